@@ -1,0 +1,187 @@
+"""The contract every destination module fulfils.
+
+A destination turns a group of outbound events into HTTP requests (``prepare``) and turns
+each HTTP result back into one outcome per delivery (``classify``). Both are pure: no
+database, no network. The delivery engine owns sending, timing, retries and the audit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # transient: network, timeout, 408, 429, 5xx, platform "try later" codes
+    PERMANENT = "permanent"  # invalid payload or credentials: retrying cannot help
+
+
+@dataclass(frozen=True)
+class OutboundEvent:
+    """One (event, destination) delivery as the destination sees it."""
+
+    delivery_id: int
+    event_id: str  # the source event id (order id): the platform's dedup key
+    event_type: str  # omnirelay event name, e.g. "purchase_completed"
+    destination_event_name: str  # after the per-destination mapping, e.g. "Purchase"
+    event_time: datetime  # aware, UTC
+    storefront_code: str
+    payload: Mapping[str, Any]  # the event_payload as the OMS sent it
+
+
+@dataclass(frozen=True)
+class DestinationTarget:
+    """Where and as whom to send: decrypted credentials plus non-secret settings."""
+
+    credentials: Mapping[str, Any]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_url_override(self) -> str | None:
+        value = self.settings.get("base_url") or self.credentials.get("base_url")
+        return str(value).rstrip("/") if value else None
+
+
+@dataclass
+class PreparedRequest:
+    method: str
+    url: str
+    delivery_ids: list[int]
+    json_body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    # secret values that must be scrubbed from anything recorded (URL, body, response)
+    secrets: list[str] = field(default_factory=list)
+    # per delivery: data dropped because it could not be normalized, etc.
+    warnings: dict[int, list[str]] = field(default_factory=dict)
+
+    def body_bytes(self) -> bytes:
+        if self.json_body is None:
+            return b""
+        return json.dumps(self.json_body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    delivery_id: int
+    outcome: Outcome
+    error: str | None = None
+    retry_after: float | None = None  # seconds, from Retry-After or the platform's hint
+
+
+@dataclass
+class Prepared:
+    requests: list[PreparedRequest] = field(default_factory=list)
+    rejected: list[DeliveryOutcome] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """What came back: a response, or a transport error (``error`` set, status None)."""
+
+    status_code: int | None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: str = ""
+    error: str | None = None  # "timeout: ...", "network: ..."
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+
+class Destination(Protocol):
+    code: ClassVar[str]  # matches ad_analytics_platforms.platform_code (or "sgtm", "webhook")
+    max_batch_size: ClassVar[int]  # events per request, the platform's documented limit
+    default_event_names: ClassVar[Mapping[str, str]]  # omnirelay name -> platform name
+
+    def prepare(self, events: Sequence[OutboundEvent], target: DestinationTarget) -> Prepared:
+        """Split into requests of at most ``max_batch_size`` events; events that can never
+        be accepted (e.g. older than the platform's event-time window, a required field
+        missing) come back in ``rejected`` as PERMANENT outcomes and are not sent."""
+        ...
+
+    def classify(self, request: PreparedRequest, result: HttpResult) -> list[DeliveryOutcome]: ...
+
+
+RETRYABLE_STATUSES = frozenset({408, 425, 429}) | frozenset(range(500, 600))
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), if any."""
+    from email.utils import parsedate_to_datetime
+
+    raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if raw.isdigit():
+        return float(raw)
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    from datetime import UTC
+
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def classify_by_status(
+    request: PreparedRequest, result: HttpResult
+) -> list[DeliveryOutcome] | None:
+    """The HTTP-level verdict shared by every destination.
+
+    Returns outcomes for transport errors and non-2xx statuses; returns None for a 2xx so
+    the destination can read its body (several platforms answer 200 with errors inside).
+    """
+    if result.status_code is None:
+        return _all(request, Outcome.RETRY, result.error or "network error")
+    status = result.status_code
+    if 200 <= status < 300:
+        return None
+    detail = f"HTTP {status}: {result.body[:300]}" if result.body else f"HTTP {status}"
+    if status in RETRYABLE_STATUSES:
+        return _all(request, Outcome.RETRY, detail, parse_retry_after(result.headers))
+    return _all(request, Outcome.PERMANENT, detail)
+
+
+def _all(
+    request: PreparedRequest, outcome: Outcome, error: str | None, retry_after: float | None = None
+) -> list[DeliveryOutcome]:
+    return [DeliveryOutcome(d, outcome, error, retry_after) for d in request.delivery_ids]
+
+
+def all_outcomes(
+    request: PreparedRequest,
+    outcome: Outcome,
+    error: str | None = None,
+    retry_after: float | None = None,
+) -> list[DeliveryOutcome]:
+    """The same outcome for every delivery the request carried."""
+    return _all(request, outcome, error, retry_after)
+
+
+def payload_str(payload: Mapping[str, Any], *keys: str) -> str | None:
+    """First non-empty value among ``keys``, as a stripped string."""
+    for key in keys:
+        value = payload.get(key)
+        if value is not None and str(value).strip() != "":
+            return str(value).strip()
+    return None
+
+
+def payload_float(payload: Mapping[str, Any], *keys: str) -> float | None:
+    for key in keys:
+        value = payload.get(key)
+        if value is None or value == "":
+            continue
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return None

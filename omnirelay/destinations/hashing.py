@@ -1,0 +1,153 @@
+"""Customer data normalization and SHA-256 hashing shared by the destinations.
+
+Each platform documents its own normalization; the pieces they share live here and each
+destination module composes them (e.g. Meta wants phone digits without ``+``, Snapchat and
+GA4 differ on Gmail dots). A value that is already a 64-hex SHA-256 is passed through.
+A value that cannot be normalized raises ``NormalizationError`` so the caller can drop that
+field from that event and record a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+import phonenumbers
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class NormalizationError(ValueError):
+    """A customer-data value that cannot be normalized (the field is dropped, not sent raw)."""
+
+
+def is_sha256_hex(value: str) -> bool:
+    return bool(_SHA256_RE.match(value.strip().lower()))
+
+
+def sha256_hex(normalized: str) -> str:
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+def hash_normalized(value: Any, normalize: Any) -> str:
+    """Normalize then hash; a value that already is a SHA-256 hex digest is kept as is."""
+    text = str(value).strip()
+    if is_sha256_hex(text):
+        return text.lower()
+    return sha256_hex(normalize(text))
+
+
+def normalize_email(value: str, *, strip_gmail_dots: bool = False) -> str:
+    email = value.strip().lower()
+    if not _EMAIL_RE.match(email):
+        raise NormalizationError("email is not a valid address")
+    if strip_gmail_dots:
+        local, _, domain = email.partition("@")
+        if domain in ("gmail.com", "googlemail.com"):
+            local = local.split("+", 1)[0].replace(".", "")
+            email = f"{local}@{domain}"
+    return email
+
+
+def normalize_phone_e164(value: str, *, default_region: str | None = "US") -> str:
+    """E.164 with the leading ``+`` (e.g. ``+16505551234``)."""
+    raw = value.strip()
+    if not raw:
+        raise NormalizationError("phone is empty")
+    try:
+        number = phonenumbers.parse(raw, None if raw.startswith("+") else default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise NormalizationError(f"phone cannot be parsed: {exc}") from None
+    if not phonenumbers.is_possible_number(number):
+        raise NormalizationError("phone is not a possible number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_phone_digits(value: str, *, default_region: str | None = "US") -> str:
+    """E.164 digits without the ``+`` (Meta's and Snapchat's documented form)."""
+    return normalize_phone_e164(value, default_region=default_region).lstrip("+")
+
+
+def normalize_name(value: str) -> str:
+    """Lowercase letters only, no punctuation or spaces (UTF-8 kept)."""
+    text = unicodedata.normalize("NFC", value.strip().lower())
+    text = re.sub(r"[\s\W\d_]+", "", text)
+    if not text:
+        raise NormalizationError("name has no letters")
+    return text
+
+
+def normalize_city(value: str) -> str:
+    text = re.sub(r"[\s\W\d_]+", "", value.strip().lower())
+    if not text:
+        raise NormalizationError("city has no letters")
+    return text
+
+
+def normalize_state(value: str) -> str:
+    text = re.sub(r"[^a-z]", "", value.strip().lower())
+    if not text:
+        raise NormalizationError("state is empty")
+    return text[:2] if len(text) > 2 else text
+
+
+def normalize_zip(value: str, *, country: str | None = None) -> str:
+    text = re.sub(r"[\s-]+", "", value.strip().lower())
+    if (country or "us").lower() == "us":
+        text = text[:5]
+    if not text:
+        raise NormalizationError("zip is empty")
+    return text
+
+
+def normalize_country(value: str) -> str:
+    text = re.sub(r"[^a-z]", "", value.strip().lower())
+    if len(text) != 2:
+        raise NormalizationError("country must be an ISO 3166-1 alpha-2 code")
+    return text
+
+
+def normalize_external_id(value: str) -> str:
+    text = value.strip()
+    if not text:
+        raise NormalizationError("external id is empty")
+    return text.lower()
+
+
+# Aliases under which the OMS may send customer data in the event payload.
+IDENTITY_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "email": ("email", "email_address", "customer_email", "em"),
+    "phone": ("phone", "phone_number", "customer_phone", "ph"),
+    "external_id": ("external_id", "customer_id", "user_id"),
+    "first_name": ("first_name", "fn"),
+    "last_name": ("last_name", "ln"),
+    "city": ("city", "ct"),
+    "state": ("state", "st", "region"),
+    "zip": ("zip", "zip_code", "postal_code", "zp"),
+    "country": ("country", "country_code"),
+    "client_ip": ("client_ip", "client_ip_address", "ip_address", "ip"),
+    "user_agent": ("user_agent", "client_user_agent"),
+    "fbp": ("fbp", "_fbp"),
+    "fbc": ("fbc", "_fbc"),
+    "fbclid": ("fbclid",),
+    "ttclid": ("ttclid",),
+    "ttp": ("ttp", "_ttp"),
+    "gclid": ("gclid",),
+    "sc_click_id": ("sc_click_id", "ScCid", "sccid"),
+    "sc_cookie1": ("sc_cookie1", "_scid"),
+    "epik": ("epik",),
+    "page_url": ("page_url", "event_source_url", "url"),
+}
+
+
+def identity_value(payload: Mapping[str, Any], field: str) -> str | None:
+    """The first non-empty value for a canonical identity field, as a string."""
+    for key in IDENTITY_ALIASES.get(field, (field,)):
+        value = payload.get(key)
+        if value is not None and str(value).strip() != "":
+            return str(value).strip()
+    return None
