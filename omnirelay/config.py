@@ -1,0 +1,117 @@
+"""One Settings object, read once from the environment and an optional ``.env`` file.
+
+Variable names follow the seed's table (DATABASE_URL, BASIC_AUTH_USERNAME, ...). In a
+development setting with nothing configured, a local key file and local admin credentials are
+created once under OMNIRELAY_DATA_DIR and reused; in production the real values are required.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from omnirelay.errors import ConfigurationError
+
+DEFAULT_DATA_DIR = Path(".omnirelay")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    omnirelay_env: Literal["development", "production", "test"] = "development"
+    omnirelay_data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""
+    basic_auth_username: str | None = None
+    basic_auth_password: SecretStr | None = None
+    encryption_key: SecretStr | None = None  # comma-separated Fernet keys; the first encrypts
+    max_retry_attempts: int = Field(default=5, ge=1, le=50)
+    retry_backoff_base: float = Field(default=60.0, ge=0.0)
+    debug: bool = False
+    log_level: str = "INFO"
+
+    max_request_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_batch_items: int = Field(default=10_000, ge=1)
+
+    worker_poll_interval: float = Field(default=0.5, gt=0, le=60)
+    worker_batch_size: int = Field(default=500, ge=1, le=10_000)
+    worker_lease_seconds: float = Field(default=120.0, gt=0)
+    worker_concurrency: int = Field(default=16, ge=1, le=1024)
+    delivery_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    @property
+    def is_production(self) -> bool:
+        return self.omnirelay_env == "production"
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.omnirelay_data_dir / 'omnirelay.db'}"
+        return self
+
+    def encryption_keys(self) -> list[str]:
+        if self.encryption_key is None:
+            return []
+        return [k.strip() for k in self.encryption_key.get_secret_value().split(",") if k.strip()]
+
+
+def _local_secrets_file(settings: Settings) -> Path:
+    return settings.omnirelay_data_dir / "local-secrets.json"
+
+
+def ensure_local_secrets(settings: Settings) -> Path | None:
+    """Fill missing key and admin credentials from (or into) the local secrets file.
+
+    Returns the file path when it was used, so the caller can say where it is. In
+    production nothing is generated: missing values are a configuration error.
+    """
+    missing = [
+        name
+        for name, value in (
+            ("ENCRYPTION_KEY", settings.encryption_key),
+            ("BASIC_AUTH_USERNAME", settings.basic_auth_username),
+            ("BASIC_AUTH_PASSWORD", settings.basic_auth_password),
+        )
+        if not value or (isinstance(value, SecretStr) and not value.get_secret_value())
+    ]
+    if not missing:
+        return None
+    if settings.is_production:
+        raise ConfigurationError(
+            f"OMNIRELAY_ENV=production requires {', '.join(missing)} to be set; "
+            "generate a key with `omnirelay keygen`"
+        )
+    path = _local_secrets_file(settings)
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stored = {
+            "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "BASIC_AUTH_USERNAME": "admin",
+            "BASIC_AUTH_PASSWORD": secrets.token_urlsafe(18),
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle, indent=2)
+    if "ENCRYPTION_KEY" in missing:
+        settings.encryption_key = SecretStr(stored["ENCRYPTION_KEY"])
+    if "BASIC_AUTH_USERNAME" in missing:
+        settings.basic_auth_username = stored["BASIC_AUTH_USERNAME"]
+    if "BASIC_AUTH_PASSWORD" in missing:
+        settings.basic_auth_password = SecretStr(stored["BASIC_AUTH_PASSWORD"])
+    return path
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    settings = Settings()
+    ensure_local_secrets(settings)
+    return settings

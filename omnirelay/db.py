@@ -1,0 +1,126 @@
+"""Engines, session scopes and the per-dialect helpers (bulk insert-or-skip)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from omnirelay.errors import ConfigurationError
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "mysql": "mysql+asyncmy",
+    "mariadb": "mysql+asyncmy",
+    "mariadb+asyncmy": "mysql+asyncmy",
+    "mysql+pymysql": "mysql+asyncmy",
+    "postgresql+psycopg2": "postgresql+asyncpg",
+}
+_SUPPORTED = {"sqlite+aiosqlite", "postgresql+asyncpg", "mysql+asyncmy", "mysql+aiomysql"}
+
+
+def normalize_database_url(url: str) -> str:
+    """Map the plain URL forms users paste to the async drivers omnirelay uses."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigurationError(f"DATABASE_URL is not a URL: expected scheme://..., got {scheme!r}")
+    scheme = _ASYNC_DRIVERS.get(scheme, scheme)
+    if scheme not in _SUPPORTED:
+        raise ConfigurationError(
+            f"DATABASE_URL scheme {scheme!r} is not supported; use sqlite://, postgresql:// "
+            "or mysql:// (or their +aiosqlite/+asyncpg/+asyncmy forms)"
+        )
+    return f"{scheme}://{rest}"
+
+
+def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+    url = make_url(normalize_database_url(database_url))
+    options: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        options["connect_args"] = {"timeout": 30}
+    else:
+        options.update(pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=1800)
+    options.update(kwargs)
+    engine = create_async_engine(url, **options)
+    _install_connection_setup(engine)
+    return engine
+
+
+def _install_connection_setup(engine: AsyncEngine) -> None:
+    backend = engine.dialect.name
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        if backend == "sqlite":
+            # WAL lets readers run beside the one writer; NORMAL sync is durable in WAL mode
+            # against process crashes, which is the failure that matters here.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+        elif backend in ("mysql", "mariadb"):
+            cursor.execute("SET time_zone = '+00:00'")
+        cursor.close()
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """The one transaction owner: commit on success, roll back on any error."""
+    async with factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# Bound parameters per statement stay under every driver's limit (SQLite 32766, asyncpg 32767).
+_MAX_PARAMS = 30_000
+
+
+async def insert_skip_duplicates(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], conflict_columns: Sequence[str]
+) -> int:
+    """Insert rows with multi-row INSERTs, letting the database skip unique-key duplicates.
+
+    Returns how many rows were inserted. Rows must all have the same keys.
+    """
+    if not rows:
+        return 0
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    per_statement = max(1, _MAX_PARAMS // max(1, len(rows[0])))
+    inserted = 0
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        statement: Any
+        if dialect == "postgresql":
+            statement = postgresql.insert(table).values(chunk).on_conflict_do_nothing(
+                index_elements=list(conflict_columns)
+            )
+        elif dialect in ("mysql", "mariadb"):
+            # INSERT IGNORE: duplicates are skipped and not counted in the affected rows.
+            # Values are validated before they get here, so nothing else is ignored.
+            statement = mysql.insert(table).values(chunk).prefix_with("IGNORE")
+        else:
+            statement = sqlite.insert(table).values(chunk).on_conflict_do_nothing(
+                index_elements=list(conflict_columns)
+            )
+        result = await session.execute(statement)
+        inserted += max(0, result.rowcount or 0)  # type: ignore[attr-defined]
+    return inserted
