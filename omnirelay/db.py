@@ -10,7 +10,12 @@ from typing import Any
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from omnirelay.errors import ConfigurationError
 
@@ -31,7 +36,9 @@ def normalize_database_url(url: str) -> str:
     """Map the plain URL forms users paste to the async drivers omnirelay uses."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ConfigurationError(f"DATABASE_URL is not a URL: expected scheme://..., got {scheme!r}")
+        raise ConfigurationError(
+            f"DATABASE_URL is not a URL: expected scheme://..., got {scheme!r}"
+        )
     scheme = _ASYNC_DRIVERS.get(scheme, scheme)
     if scheme not in _SUPPORTED:
         raise ConfigurationError(
@@ -95,7 +102,10 @@ _MAX_PARAMS = 30_000
 
 
 async def insert_skip_duplicates(
-    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], conflict_columns: Sequence[str]
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
 ) -> int:
     """Insert rows with multi-row INSERTs, letting the database skip unique-key duplicates.
 
@@ -110,16 +120,20 @@ async def insert_skip_duplicates(
         chunk = rows[start : start + per_statement]
         statement: Any
         if dialect == "postgresql":
-            statement = postgresql.insert(table).values(chunk).on_conflict_do_nothing(
-                index_elements=list(conflict_columns)
+            statement = (
+                postgresql.insert(table)
+                .values(chunk)
+                .on_conflict_do_nothing(index_elements=list(conflict_columns))
             )
         elif dialect in ("mysql", "mariadb"):
             # INSERT IGNORE: duplicates are skipped and not counted in the affected rows.
             # Values are validated before they get here, so nothing else is ignored.
             statement = mysql.insert(table).values(chunk).prefix_with("IGNORE")
         else:
-            statement = sqlite.insert(table).values(chunk).on_conflict_do_nothing(
-                index_elements=list(conflict_columns)
+            statement = (
+                sqlite.insert(table)
+                .values(chunk)
+                .on_conflict_do_nothing(index_elements=list(conflict_columns))
             )
         result = await session.execute(statement)
         inserted += max(0, result.rowcount or 0)  # type: ignore[attr-defined]

@@ -25,7 +25,9 @@ class MarketingEvent(Base):
 
     __tablename__ = "marketing_events"
     __table_args__ = (
-        UniqueConstraint("storefront_id", "event_type", "event_id", name="uq_marketing_events_dedup"),
+        UniqueConstraint(
+            "storefront_id", "event_type", "event_id", name="uq_marketing_events_dedup"
+        ),
         CheckConstraint(
             "storefront_id IS NOT NULL OR storefront_code IS NOT NULL", name="storefront_given"
         ),
@@ -51,7 +53,10 @@ class MarketingEvent(Base):
         UTCDateTime(), nullable=False, server_default=utc_timestamp_default(), default=utcnow
     )
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), nullable=False, server_default=utc_timestamp_default(), default=utcnow,
+        UTCDateTime(),
+        nullable=False,
+        server_default=utc_timestamp_default(),
+        default=utcnow,
         onupdate=utcnow,
     )
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

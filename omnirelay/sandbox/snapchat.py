@@ -117,12 +117,12 @@ def _event_errors(event: Any) -> list[tuple[str, str]]:
         now = time.time()
         if seconds is None or not now - MAX_AGE_SECONDS <= seconds <= now + FUTURE_SKEW_SECONDS:
             errors.append(("INVALID_TIMESTAMP", "Timestamp invalid or out of range"))
-    custom = event.get("custom_data") if isinstance(event.get("custom_data"), dict) else {}
+    custom = _object(event.get("custom_data"))
     if str(event.get("event_name") or "").upper() == "PURCHASE" and (
         custom.get("value") in (None, "") or not custom.get("currency")
     ):
         errors.append(("MISSING_PRICE_OR_CURRENCY", "Missing price and/or currency in Purchase"))
-    user = event.get("user_data") if isinstance(event.get("user_data"), dict) else {}
+    user = _object(event.get("user_data"))
     for field in HASHED_FIELDS:
         values = user.get(field)
         values = values if isinstance(values, list) else [] if values is None else [values]
@@ -132,6 +132,10 @@ def _event_errors(event: Any) -> list[tuple[str, str]]:
     if not (user.get("em") or user.get("ph") or user.get("mobile_ad_id") or has_ip_and_agent):
         errors.append(("INSUFFICIENT_PII", "Insufficient PII to match the event"))
     return errors
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _warnings(event: Any) -> list[str]:

@@ -1,0 +1,115 @@
+"""The FastAPI application factory: routers, the error handler, and the lifespan that owns
+the engine and (unless disabled) the embedded worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from omnirelay.config import Settings, get_settings
+from omnirelay.db import create_engine, create_sessionmaker
+from omnirelay.errors import OmniRelayError
+from omnirelay.metrics import Metrics
+from omnirelay.security import Vault
+
+log = logging.getLogger("omnirelay")
+
+
+def _error_response(error: OmniRelayError) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Basic realm="omnirelay"'} if error.status_code == 401 else None
+    return JSONResponse(
+        {"error": error.code, "detail": error.detail},
+        status_code=error.status_code,
+        headers=headers,
+    )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OmniRelayError)
+    async def _omnirelay_error(_: Request, exc: OmniRelayError) -> JSONResponse:
+        return _error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [
+            {
+                "field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")),
+                "reason": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        return JSONResponse({"error": "validation_error", "detail": detail}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Log the type only: messages of driver errors can carry parameter values.
+        log.exception("unexpected error: %s", type(exc).__name__)
+        return JSONResponse(
+            {"error": "internal_error", "detail": "an unexpected error occurred"}, status_code=500
+        )
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from omnirelay.delivery.worker import Worker
+
+        engine = create_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        worker: Worker | None = None
+        task: asyncio.Task[None] | None = None
+        if run_worker:
+            worker = Worker(settings, app.state.sessionmaker, app.state.vault, app.state.metrics)
+            app.state.wake_worker = worker.wake
+            task = asyncio.create_task(worker.run(), name="omnirelay-worker")
+        try:
+            yield
+        finally:
+            if worker is not None and task is not None:
+                await worker.stop()
+                await task
+            await engine.dispose()
+
+    app = FastAPI(
+        title="omnirelay",
+        version="0.1.0",
+        description="Server-side marketing backbone: ingest, deliver, audit.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.vault = Vault(settings.encryption_keys())
+    app.state.metrics = Metrics()
+    app.state.wake_worker = lambda: None
+    from omnirelay.health import migration_head
+
+    app.state.migration_head = migration_head()
+    _install_error_handlers(app)
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from omnirelay.delivery.endpoints import metrics_router
+    from omnirelay.health import router as health_router
+    from omnirelay.relay.admin_endpoints import router as admin_router
+    from omnirelay.relay.ingest_endpoints import router as ingest_router
+
+    app.include_router(health_router)
+    app.include_router(ingest_router)
+    app.include_router(admin_router)
+    app.include_router(metrics_router)
+
+
+def metrics_response(metrics: Metrics) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

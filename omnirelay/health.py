@@ -1,0 +1,46 @@
+"""/health (the process answers) and /health/ready (database reachable, schema current)."""
+
+from __future__ import annotations
+
+from alembic.script import ScriptDirectory
+from fastapi import APIRouter, Request
+from sqlalchemy import text
+
+from omnirelay.errors import ServiceUnavailable
+from omnirelay.migrations import alembic_config
+
+router = APIRouter(tags=["health"])
+
+
+def migration_head() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/health/ready")
+async def ready(request: Request) -> dict[str, str]:
+    head = request.app.state.migration_head
+    try:
+        async with request.app.state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            current = (
+                await connection.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar_one_or_none()
+    except Exception as exc:  # any driver error means "not ready", never a 500
+        raise ServiceUnavailable(
+            {"database": "unreachable or not migrated", "reason": type(exc).__name__}
+        ) from None
+    if current != head:
+        raise ServiceUnavailable(
+            {
+                "database": "reachable",
+                "schema": current,
+                "expected": head,
+                "hint": "run `omnirelay db upgrade`",
+            }
+        )
+    return {"status": "ready", "database": "reachable", "schema": current}

@@ -1,0 +1,224 @@
+"""/admin/v1: storefronts, sGTM configs, platforms and credentials (HTTP Basic auth)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnirelay.deps import get_session, get_vault
+from omnirelay.relay import admin_schemas as s
+from omnirelay.relay import admin_service as service
+from omnirelay.security import Vault, require_basic_auth
+
+router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(require_basic_auth)])
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+VaultDep = Annotated[Vault, Depends(get_vault)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+# ---- storefronts -------------------------------------------------------------------------
+
+
+@router.get("/storefronts", response_model=s.Page[s.StorefrontOut])
+async def list_storefronts(
+    session: Session,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    is_active: bool | None = None,
+    q: Annotated[str | None, Query(description="code or name contains")] = None,
+) -> s.Page[s.StorefrontOut]:
+    items, total = await service.list_storefronts(
+        session, limit=limit, offset=offset, is_active=is_active, q=q
+    )
+    return s.Page(
+        items=[service.storefront_out(i) for i in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post("/storefronts", response_model=s.StorefrontOut, status_code=201)
+async def create_storefront(body: s.StorefrontCreate, session: Session) -> s.StorefrontOut:
+    return service.storefront_out(await service.create_storefront(session, body))
+
+
+@router.get("/storefronts/{storefront}", response_model=s.StorefrontOut)
+async def read_storefront(storefront: str, session: Session) -> s.StorefrontOut:
+    """``storefront`` is the integer id or the storefront code."""
+    return service.storefront_out(await service.get_storefront(session, storefront))
+
+
+@router.patch("/storefronts/{storefront}", response_model=s.StorefrontOut)
+async def update_storefront(
+    storefront: str, body: s.StorefrontUpdate, session: Session
+) -> s.StorefrontOut:
+    return service.storefront_out(await service.update_storefront(session, storefront, body))
+
+
+@router.delete("/storefronts/{storefront}", status_code=204)
+async def delete_storefront(storefront: str, session: Session) -> Response:
+    await service.delete_storefront(session, storefront)
+    return Response(status_code=204)
+
+
+# ---- sGTM configs ------------------------------------------------------------------------
+
+
+@router.get("/sgtm-configs", response_model=s.Page[s.SgtmConfigOut])
+async def list_sgtm_configs(
+    session: Session,
+    vault: VaultDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    storefront_id: str | None = None,
+    is_active: bool | None = None,
+    client_type: str | None = None,
+) -> s.Page[s.SgtmConfigOut]:
+    items, total = await service.list_sgtm_configs(
+        session,
+        limit=limit,
+        offset=offset,
+        storefront=storefront_id,
+        is_active=is_active,
+        client_type=client_type,
+    )
+    return s.Page(
+        items=[service.sgtm_out(i, vault) for i in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post("/sgtm-configs", response_model=s.SgtmConfigOut, status_code=201)
+async def create_sgtm_config(
+    body: s.SgtmConfigCreate, session: Session, vault: VaultDep
+) -> s.SgtmConfigOut:
+    return service.sgtm_out(await service.create_sgtm_config(session, body, vault), vault)
+
+
+@router.get("/sgtm-configs/{config_id}", response_model=s.SgtmConfigOut)
+async def read_sgtm_config(config_id: int, session: Session, vault: VaultDep) -> s.SgtmConfigOut:
+    return service.sgtm_out(await service.get_sgtm_config(session, config_id), vault)
+
+
+@router.patch("/sgtm-configs/{config_id}", response_model=s.SgtmConfigOut)
+async def update_sgtm_config(
+    config_id: int, body: s.SgtmConfigUpdate, session: Session, vault: VaultDep
+) -> s.SgtmConfigOut:
+    config = await service.update_sgtm_config(session, config_id, body, vault)
+    return service.sgtm_out(config, vault)
+
+
+@router.delete("/sgtm-configs/{config_id}", status_code=204)
+async def delete_sgtm_config(config_id: int, session: Session) -> Response:
+    await service.delete_sgtm_config(session, config_id)
+    return Response(status_code=204)
+
+
+# ---- platforms ---------------------------------------------------------------------------
+
+
+@router.get("/platforms", response_model=s.Page[s.PlatformOut])
+async def list_platforms(
+    session: Session,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    is_active: bool | None = None,
+    category: str | None = None,
+    auth_type: str | None = None,
+    q: Annotated[str | None, Query(description="code or name contains")] = None,
+) -> s.Page[s.PlatformOut]:
+    items, total = await service.list_platforms(
+        session,
+        limit=limit,
+        offset=offset,
+        is_active=is_active,
+        category=category,
+        auth_type=auth_type,
+        q=q,
+    )
+    return s.Page(
+        items=[s.PlatformOut.model_validate(i) for i in items],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.post("/platforms", response_model=s.PlatformOut, status_code=201)
+async def create_platform(body: s.PlatformCreate, session: Session) -> s.PlatformOut:
+    return s.PlatformOut.model_validate(await service.create_platform(session, body))
+
+
+@router.get("/platforms/{platform}", response_model=s.PlatformOut)
+async def read_platform(platform: str, session: Session) -> s.PlatformOut:
+    """``platform`` is the integer id or the platform code."""
+    return s.PlatformOut.model_validate(await service.get_platform(session, platform))
+
+
+@router.patch("/platforms/{platform}", response_model=s.PlatformOut)
+async def update_platform(platform: str, body: s.PlatformUpdate, session: Session) -> s.PlatformOut:
+    return s.PlatformOut.model_validate(await service.update_platform(session, platform, body))
+
+
+@router.delete("/platforms/{platform}", status_code=204)
+async def delete_platform(platform: str, session: Session) -> Response:
+    await service.delete_platform(session, platform)
+    return Response(status_code=204)
+
+
+# ---- credentials -------------------------------------------------------------------------
+
+
+@router.get("/credentials", response_model=s.Page[s.CredentialOut])
+async def list_credentials(
+    session: Session,
+    vault: VaultDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    storefront_id: str | None = None,
+    platform: Annotated[str | None, Query(description="platform id or code")] = None,
+    is_active: bool | None = None,
+) -> s.Page[s.CredentialOut]:
+    rows, total = await service.list_credentials(
+        session,
+        limit=limit,
+        offset=offset,
+        storefront=storefront_id,
+        platform=platform,
+        is_active=is_active,
+    )
+    return s.Page(
+        items=[service.credential_out(c, p, vault) for c, p in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.post("/credentials", response_model=s.CredentialOut, status_code=201)
+async def create_credential(
+    body: s.CredentialCreate, session: Session, vault: VaultDep
+) -> s.CredentialOut:
+    credential, platform = await service.create_credential(session, body, vault)
+    return service.credential_out(credential, platform, vault)
+
+
+@router.get("/credentials/{credential_id}", response_model=s.CredentialOut)
+async def read_credential(credential_id: int, session: Session, vault: VaultDep) -> s.CredentialOut:
+    credential, platform = await service.get_credential(session, credential_id)
+    return service.credential_out(credential, platform, vault)
+
+
+@router.patch("/credentials/{credential_id}", response_model=s.CredentialOut)
+async def update_credential(
+    credential_id: int, body: s.CredentialUpdate, session: Session, vault: VaultDep
+) -> s.CredentialOut:
+    credential, platform = await service.update_credential(session, credential_id, body, vault)
+    return service.credential_out(credential, platform, vault)
+
+
+@router.delete("/credentials/{credential_id}", status_code=204)
+async def delete_credential(credential_id: int, session: Session) -> Response:
+    await service.delete_credential(session, credential_id)
+    return Response(status_code=204)

@@ -1,0 +1,218 @@
+"""Admin API bodies and answers. Field names follow the seed's column names."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+Code = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.\-]+$"
+    ),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+EventType = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=50)
+]
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- storefronts -------------------------------------------------------------------------
+
+
+class StorefrontCreate(_Strict):
+    storefront_id: Code = Field(description="the storefront's code, e.g. 'bosley'")
+    name: Name
+    is_active: bool = True
+
+
+class StorefrontUpdate(_Strict):
+    storefront_id: Code | None = None
+    name: Name | None = None
+    is_active: bool | None = None
+
+
+class StorefrontOut(_Out):
+    id: int
+    storefront_id: str
+    name: str
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+# ---- sGTM configs ------------------------------------------------------------------------
+
+StorefrontRef = int | Code  # integer id, or the storefront code
+
+
+def _check_path(value: str | None) -> str | None:
+    if value is not None and not value.startswith("/"):
+        raise ValueError("must start with '/'")
+    return value
+
+
+class _SgtmFields(_Strict):
+    sgtm_url: AnyHttpUrl | None = None
+    client_type: Literal["ga4", "custom"] | None = None
+    measurement_id: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None
+    ) = None
+    api_secret: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    custom_endpoint_path: Annotated[str, StringConstraints(max_length=255)] | None = None
+    custom_headers: dict[str, str] | None = None
+    event_types: list[EventType] | None = None
+    event_name_map: (
+        dict[str, Annotated[str, StringConstraints(min_length=1, max_length=100)]] | None
+    ) = None
+    is_active: bool | None = None
+
+    _path = field_validator("custom_endpoint_path")(_check_path)
+
+
+class SgtmConfigCreate(_SgtmFields):
+    storefront_id: StorefrontRef
+    sgtm_url: AnyHttpUrl
+    client_type: Literal["ga4", "custom"] = "ga4"
+    is_active: bool = True
+
+
+class SgtmConfigUpdate(_SgtmFields):
+    pass
+
+
+class SgtmConfigOut(_Out):
+    id: int
+    storefront_id: int
+    sgtm_url: str
+    client_type: str
+    measurement_id: str | None
+    api_secret: str | None = Field(description="always masked")
+    custom_endpoint_path: str | None
+    custom_headers: dict[str, str] | None = Field(description="values always masked")
+    event_types: list[str] | None
+    event_name_map: dict[str, str] | None
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+# ---- platforms ---------------------------------------------------------------------------
+
+
+class CredentialFieldSpec(_Strict):
+    name: Annotated[
+        str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_]*$")
+    ]
+    label: Name
+    secret: bool = True
+    required: bool = True
+
+
+AuthType = Literal[
+    "access_token", "api_key", "api_secret", "oauth2", "basic", "bearer", "hmac", "none"
+]
+Category = Literal[
+    "ads", "analytics", "affiliate", "mobile_attribution", "cdp", "messaging", "other"
+]
+
+
+class PlatformCreate(_Strict):
+    platform_code: Annotated[
+        str, StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_]*$")
+    ]
+    name: Name
+    category: Category = "ads"
+    auth_type: AuthType
+    credential_fields: list[CredentialFieldSpec] = Field(default_factory=list)
+    docs_url: AnyHttpUrl | None = None
+    is_active: bool = True
+
+
+class PlatformUpdate(_Strict):
+    name: Name | None = None
+    category: Category | None = None
+    auth_type: AuthType | None = None
+    credential_fields: list[CredentialFieldSpec] | None = None
+    docs_url: AnyHttpUrl | None = None
+    is_active: bool | None = None
+
+
+class PlatformOut(_Out):
+    id: int
+    platform_code: str
+    name: str
+    category: str
+    auth_type: str
+    credential_fields: list[dict[str, Any]]
+    docs_url: str | None
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+# ---- platform credentials ----------------------------------------------------------------
+
+
+class _CredentialFields(_Strict):
+    settings: dict[str, Any] | None = Field(
+        default=None, description="non-secret: base_url, test_event_code, api_version, ..."
+    )
+    event_types: list[EventType] | None = None
+    event_name_map: (
+        dict[str, Annotated[str, StringConstraints(min_length=1, max_length=100)]] | None
+    ) = None
+    is_active: bool | None = None
+
+
+class CredentialCreate(_CredentialFields):
+    storefront_id: StorefrontRef
+    platform_id: int | None = None
+    platform_code: str | None = None
+    credentials: dict[str, Any]
+    is_active: bool = True
+
+
+class CredentialUpdate(_CredentialFields):
+    credentials: dict[str, Any] | None = Field(
+        default=None, description="merged into the stored values; a null value removes a field"
+    )
+
+
+class CredentialOut(_Out):
+    id: int
+    storefront_id: int
+    platform_id: int
+    platform_code: str
+    credentials: dict[str, Any] = Field(description="secret fields masked")
+    settings: dict[str, Any] | None
+    event_types: list[str] | None
+    event_name_map: dict[str, str] | None
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
