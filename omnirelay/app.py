@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = True) -> 
 
 def _include_routers(app: FastAPI) -> None:
     from omnirelay.delivery.endpoints import metrics_router
+    from omnirelay.delivery.endpoints import router as events_router
     from omnirelay.health import router as health_router
     from omnirelay.relay.admin_endpoints import router as admin_router
     from omnirelay.relay.ingest_endpoints import router as ingest_router
@@ -106,6 +107,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(health_router)
     app.include_router(ingest_router)
     app.include_router(admin_router)
+    app.include_router(events_router)
     app.include_router(metrics_router)
 
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omnirelay.models.base import BigIntId, Base, TimestampMixin, UTCDateTime, utcnow
+from omnirelay.models.base import Base, BigIntId, TimestampMixin, UTCDateTime, utcnow
 
 
 class DeliveryStatus(StrEnum):

@@ -6,7 +6,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omnirelay.models.base import BigIntId, Base, UTCDateTime, utc_timestamp_default, utcnow
+from omnirelay.models.base import Base, BigIntId, UTCDateTime, utc_timestamp_default, utcnow
 
 
 class EventStatus(StrEnum):

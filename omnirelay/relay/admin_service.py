@@ -531,3 +531,20 @@ async def delete_credential(session: AsyncSession, credential_id: int) -> None:
     credential, _ = await get_credential(session, credential_id)
     await session.delete(credential)
     await session.flush()
+
+
+async def reencrypt_secrets(session: AsyncSession, vault: Vault) -> int:
+    """Re-encrypt every stored secret under the vault's first key; returns how many."""
+    count = 0
+    for config in (await session.execute(select(SgtmConfig))).scalars():
+        if config.api_secret_encrypted:
+            config.api_secret_encrypted = vault.rotate(config.api_secret_encrypted)
+            count += 1
+        if config.custom_headers_encrypted:
+            config.custom_headers_encrypted = vault.rotate(config.custom_headers_encrypted)
+            count += 1
+    for credential in (await session.execute(select(PlatformCredential))).scalars():
+        credential.credentials_encrypted = vault.rotate(credential.credentials_encrypted)
+        count += 1
+    await session.flush()
+    return count

@@ -12,7 +12,6 @@ from alembic import op
 
 from omnirelay.models.base import JSONText, UTCDateTime, utc_timestamp_default
 
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None

@@ -1,0 +1,244 @@
+"""The ``omnirelay`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from omnirelay.config import Settings, ensure_local_secrets
+from omnirelay.errors import OmniRelayError
+
+app = typer.Typer(help="omnirelay: server-side marketing event relay.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> Settings:
+    from omnirelay.config import get_settings
+
+    try:
+        settings = get_settings()
+    except OmniRelayError as exc:
+        typer.secho(f"configuration error: {exc.detail}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return settings
+
+
+def _announce_local_secrets(settings: Settings) -> None:
+    path = ensure_local_secrets(settings)
+    if path is not None:
+        typer.secho(
+            f"Using local development secrets from {path} "
+            f"(admin user {settings.basic_auth_username!r}; password and encryption key are in "
+            "that file). Set BASIC_AUTH_USERNAME, BASIC_AUTH_PASSWORD and ENCRYPTION_KEY to "
+            "use your own.",
+            fg="yellow",
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="run the delivery worker in this process")
+    ] = True,
+) -> None:
+    """Serve the API (with the delivery worker inside the same process by default)."""
+    import uvicorn
+
+    from omnirelay.app import create_app
+
+    settings = _settings()
+    _announce_local_secrets(settings)
+    application = create_app(settings, run_worker=worker)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=settings.debug,
+    )
+
+
+@app.command("worker")
+def worker_command(
+    once: Annotated[bool, typer.Option(help="deliver what is due now, then exit")] = False,
+) -> None:
+    """Run the delivery worker alone (scale out with several processes on PostgreSQL/MySQL)."""
+    from omnirelay.db import create_engine, create_sessionmaker
+    from omnirelay.delivery.worker import Worker
+    from omnirelay.metrics import Metrics
+    from omnirelay.security import Vault
+
+    settings = _settings()
+
+    async def main() -> None:
+        engine = create_engine(settings.database_url)
+        worker = Worker(
+            settings, create_sessionmaker(engine), Vault(settings.encryption_keys()), Metrics()
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(worker.stop()))
+        try:
+            if once:
+                await worker.drain()
+                await worker.client.aclose()
+            else:
+                await worker.run()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Create or migrate the schema (SQLite, PostgreSQL or MySQL/MariaDB)."""
+    from alembic import command
+
+    from omnirelay.db import normalize_database_url
+    from omnirelay.migrations import alembic_config
+
+    settings = _settings()
+    command.upgrade(alembic_config(normalize_database_url(settings.database_url)), revision)
+    typer.echo(f"database is at revision {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the configured database."""
+    from alembic import command
+
+    from omnirelay.db import normalize_database_url
+    from omnirelay.migrations import alembic_config
+
+    settings = _settings()
+    command.current(alembic_config(normalize_database_url(settings.database_url)))
+
+
+@app.command()
+def keygen() -> None:
+    """Print a new Fernet key for ENCRYPTION_KEY."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
+
+
+@app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt every stored secret under the first key of ENCRYPTION_KEY.
+
+    Put the new key first and keep the old ones after it until this has run."""
+    from omnirelay.db import create_engine, create_sessionmaker, session_scope
+    from omnirelay.relay.admin_service import reencrypt_secrets
+    from omnirelay.security import Vault
+
+    settings = _settings()
+
+    async def main() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_scope(create_sessionmaker(engine)) as session:
+                return await reencrypt_secrets(session, Vault(settings.encryption_keys()))
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"re-encrypted {asyncio.run(main())} secrets under the first key")
+
+
+@app.command()
+def replay(
+    delivery_id: Annotated[list[int] | None, typer.Option(help="delivery ids (repeatable)")] = None,
+    event_id: Annotated[list[int] | None, typer.Option(help="event ids (repeatable)")] = None,
+    storefront: Annotated[str | None, typer.Option(help="storefront id or code")] = None,
+    destination: Annotated[str | None, typer.Option(help="destination code, e.g. meta")] = None,
+    status: Annotated[
+        list[str] | None, typer.Option(help="statuses to replay (default: dead)")
+    ] = None,
+    since: Annotated[datetime | None, typer.Option(help="last changed at or after")] = None,
+    until: Annotated[datetime | None, typer.Option(help="last changed before")] = None,
+) -> None:
+    """Put dead (or skipped) deliveries back in the queue."""
+    from omnirelay.db import create_engine, create_sessionmaker, session_scope
+    from omnirelay.delivery.schemas import ReplayRequest
+    from omnirelay.delivery.service import replay_deliveries
+
+    settings = _settings()
+    request = ReplayRequest(
+        delivery_ids=delivery_id or None,
+        event_ids=event_id or None,
+        storefront_id=storefront,
+        destination=destination,
+        statuses=status or ["dead"],
+        since=since,
+        until=until,
+    )
+
+    async def main() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_scope(create_sessionmaker(engine)) as session:
+                return (await replay_deliveries(session, request)).replayed
+        except OmniRelayError as exc:
+            typer.secho(json.dumps(exc.detail), fg="red", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"replayed {asyncio.run(main())} deliveries")
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="loopback interface")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8090,
+) -> None:
+    """Serve local fakes of sGTM, Meta, GA4, TikTok, Snapchat, Pinterest and a webhook."""
+    import uvicorn
+
+    from omnirelay.sandbox.app import create_sandbox_app
+
+    uvicorn.run(create_sandbox_app(), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def demo(
+    sandbox_url: Annotated[
+        str, typer.Option(help="where `omnirelay sandbox` listens")
+    ] = "http://127.0.0.1:8090",
+) -> None:
+    """Create a 'demo' storefront whose five platform credentials point at the sandbox."""
+    from omnirelay.db import create_engine, create_sessionmaker, session_scope
+    from omnirelay.sandbox.demo import create_demo_storefront
+    from omnirelay.security import Vault
+
+    settings = _settings()
+    _announce_local_secrets(settings)
+
+    async def main() -> list[str]:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_scope(create_sessionmaker(engine)) as session:
+                return await create_demo_storefront(
+                    session, Vault(settings.encryption_keys()), sandbox_url
+                )
+        finally:
+            await engine.dispose()
+
+    created = asyncio.run(main())
+    typer.echo(f"storefront 'demo' delivers to the sandbox at {sandbox_url}: {', '.join(created)}")
+
+
+if __name__ == "__main__":
+    app()

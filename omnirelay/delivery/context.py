@@ -1,0 +1,169 @@
+"""What a batch of claimed deliveries needs at send time, read in a few bulk queries:
+the events, and the destinations' live configuration (kill switches are read here, at
+delivery time, so switching one off stops deliveries not yet sent)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnirelay.destinations.base import DestinationTarget, OutboundEvent
+from omnirelay.models import (
+    AdAnalyticsPlatform,
+    EventDelivery,
+    MarketingEvent,
+    PlatformCredential,
+    SgtmConfig,
+    Storefront,
+)
+from omnirelay.security import Vault
+
+
+@dataclass
+class ResolvedDestination:
+    """A destination as configured now; ``blocked`` says why nothing may be sent."""
+
+    target: DestinationTarget | None
+    event_types: list[str] | None
+    event_name_map: dict[str, str]
+    blocked: str | None = None
+
+
+def event_time_of(event: MarketingEvent, payload: dict[str, Any]) -> datetime:
+    """The stored event time; for a direct INSERT, the payload's, else when it arrived."""
+    if event.event_time is not None:
+        return event.event_time
+    raw = payload.get("event_time")
+    if isinstance(raw, str):
+        try:
+            value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            return event.received_at
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return event.received_at
+
+
+def outbound_event(
+    delivery: EventDelivery,
+    event: MarketingEvent,
+    storefront_code: str,
+    name_map: dict[str, str],
+    default_names: Any,
+) -> OutboundEvent:
+    payload = orjson.loads(event.event_payload)
+    name = name_map.get(event.event_type) or default_names.get(event.event_type) or event.event_type
+    return OutboundEvent(
+        delivery_id=delivery.id,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        destination_event_name=name,
+        event_time=event_time_of(event, payload),
+        storefront_code=storefront_code,
+        payload=payload,
+    )
+
+
+async def load_events(session: AsyncSession, event_ids: Iterable[int]) -> dict[int, MarketingEvent]:
+    rows = await session.execute(
+        select(MarketingEvent).where(MarketingEvent.id.in_(set(event_ids)))
+    )
+    return {event.id: event for event in rows.scalars()}
+
+
+async def resolve_destinations(
+    session: AsyncSession, deliveries: list[EventDelivery], vault: Vault
+) -> dict[str, ResolvedDestination]:
+    """Keyed by ``destination_key`` (``sgtm:<id>`` or ``platform:<credential id>``)."""
+    storefront_ids = {d.storefront_id for d in deliveries}
+    storefronts = {
+        s.id: s
+        for s in (
+            await session.execute(select(Storefront).where(Storefront.id.in_(storefront_ids)))
+        ).scalars()
+    }
+    resolved: dict[str, ResolvedDestination] = {}
+    sgtm_ids = {d.sgtm_config_id for d in deliveries if d.sgtm_config_id is not None}
+    credential_ids = {d.credential_id for d in deliveries if d.credential_id is not None}
+    if sgtm_ids:
+        for config in (
+            await session.execute(select(SgtmConfig).where(SgtmConfig.id.in_(sgtm_ids)))
+        ).scalars():
+            resolved[f"sgtm:{config.id}"] = _sgtm(
+                config, storefronts.get(config.storefront_id), vault
+            )
+    if credential_ids:
+        rows = await session.execute(
+            select(PlatformCredential, AdAnalyticsPlatform)
+            .join(AdAnalyticsPlatform, AdAnalyticsPlatform.id == PlatformCredential.platform_id)
+            .where(PlatformCredential.id.in_(credential_ids))
+        )
+        for credential, platform in rows.tuples():
+            resolved[f"platform:{credential.id}"] = _platform(
+                credential, platform, storefronts.get(credential.storefront_id), vault
+            )
+    for delivery in deliveries:
+        if delivery.destination_key not in resolved:
+            resolved[delivery.destination_key] = ResolvedDestination(
+                None, None, {}, blocked="destination was deleted"
+            )
+    return resolved
+
+
+def _storefront_block(storefront: Storefront | None) -> str | None:
+    if storefront is None:
+        return "storefront was deleted"
+    if not storefront.is_active:
+        return f"storefront {storefront.code!r} is inactive"
+    return None
+
+
+def _sgtm(config: SgtmConfig, storefront: Storefront | None, vault: Vault) -> ResolvedDestination:
+    blocked = _storefront_block(storefront) or (
+        None if config.is_active else "sGTM config is inactive"
+    )
+    if blocked:
+        return ResolvedDestination(None, config.event_types, {}, blocked)
+    credentials: dict[str, Any] = {}
+    if config.api_secret_encrypted:
+        credentials["api_secret"] = vault.decrypt(config.api_secret_encrypted)
+    if config.custom_headers_encrypted:
+        credentials["custom_headers"] = vault.decrypt(config.custom_headers_encrypted)
+    settings = {
+        "sgtm_url": config.sgtm_url,
+        "measurement_id": config.measurement_id,
+        "custom_endpoint_path": config.custom_endpoint_path,
+    }
+    return ResolvedDestination(
+        DestinationTarget(credentials=credentials, settings=settings),
+        config.event_types,
+        dict(config.event_name_map or {}),
+    )
+
+
+def _platform(
+    credential: PlatformCredential,
+    platform: AdAnalyticsPlatform,
+    storefront: Storefront | None,
+    vault: Vault,
+) -> ResolvedDestination:
+    blocked = (
+        _storefront_block(storefront)
+        or (None if platform.is_active else f"platform {platform.platform_code!r} is inactive")
+        or (None if credential.is_active else "platform credential is inactive")
+    )
+    if blocked:
+        return ResolvedDestination(None, credential.event_types, {}, blocked)
+    return ResolvedDestination(
+        DestinationTarget(
+            credentials=vault.decrypt(credential.credentials_encrypted),
+            settings=dict(credential.settings or {}),
+        ),
+        credential.event_types,
+        dict(credential.event_name_map or {}),
+    )

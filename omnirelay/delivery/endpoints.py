@@ -1,0 +1,74 @@
+"""Admin views of events and deliveries, replay, and /metrics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnirelay.delivery import schemas as s
+from omnirelay.delivery import service
+from omnirelay.delivery.worker import refresh_queue_metrics
+from omnirelay.deps import get_session
+from omnirelay.relay.admin_schemas import Page
+from omnirelay.security import require_basic_auth
+
+router = APIRouter(prefix="/admin/v1", tags=["events"], dependencies=[Depends(require_basic_auth)])
+metrics_router = APIRouter(tags=["metrics"])
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+@router.get("/events", response_model=Page[s.EventSummary])
+async def list_events(
+    session: Session,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    storefront_id: Annotated[str | None, Query(description="storefront id or code")] = None,
+    status: str | None = None,
+    event_type: str | None = None,
+    event_id: Annotated[str | None, Query(description="the source event id (order id)")] = None,
+    since: Annotated[datetime | None, Query(description="received at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="received before (ISO 8601)")] = None,
+) -> Page[s.EventSummary]:
+    items, total = await service.list_events(
+        session,
+        limit=limit,
+        offset=offset,
+        storefront=storefront_id,
+        status=status,
+        event_type=event_type,
+        event_id=event_id,
+        since=since,
+        until=until,
+    )
+    return Page(
+        items=[s.EventSummary.model_validate(i) for i in items],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/events/{event_pk}", response_model=s.EventDetail)
+async def read_event(event_pk: int, session: Session) -> s.EventDetail:
+    """An event with its payload, each destination's delivery state and every attempt,
+    with the exact (secret-scrubbed) request that was sent."""
+    return await service.event_detail(session, event_pk)
+
+
+@router.post("/deliveries/replay", response_model=s.ReplayResult)
+async def replay(body: s.ReplayRequest, request: Request, session: Session) -> s.ReplayResult:
+    result = await service.replay_deliveries(session, body)
+    await session.commit()
+    request.app.state.wake_worker()
+    return result
+
+
+@metrics_router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    from omnirelay.app import metrics_response
+
+    await refresh_queue_metrics(request.app.state.sessionmaker, request.app.state.metrics)
+    return metrics_response(request.app.state.metrics)

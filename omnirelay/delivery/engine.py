@@ -1,0 +1,188 @@
+"""Sending claimed deliveries and recording every attempt.
+
+Three phases, so no transaction is open across an HTTP call:
+1. read (short transaction): events and the destinations' live config (kill switches);
+2. send (no transaction): prepare requests per destination, send them concurrently;
+3. record (one transaction): requests, attempts, delivery states, event summaries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from omnirelay.config import Settings
+from omnirelay.db import session_scope
+from omnirelay.delivery import recording
+from omnirelay.delivery.backoff import retry_delay
+from omnirelay.delivery.context import (
+    ResolvedDestination,
+    load_events,
+    outbound_event,
+    resolve_destinations,
+)
+from omnirelay.destinations import get_destination
+from omnirelay.destinations.base import (
+    DeliveryOutcome,
+    HttpResult,
+    Outcome,
+    PreparedRequest,
+)
+from omnirelay.metrics import Metrics
+from omnirelay.models import EventDelivery
+from omnirelay.models.base import utcnow
+from omnirelay.security import Vault
+
+
+@dataclass
+class SentRequest:
+    destination_code: str
+    request: PreparedRequest
+    result: HttpResult
+    duration_ms: int
+    outcomes: list[DeliveryOutcome]
+
+
+@dataclass
+class BatchReport:
+    sent: list[SentRequest] = field(default_factory=list)
+    # deliveries decided without a request: (outcome, error, warnings)
+    decided: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    released: list[int] = field(default_factory=list)
+
+
+class DeliveryEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        vault: Vault,
+        metrics: Metrics,
+        client: httpx.AsyncClient,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.vault = vault
+        self.metrics = metrics
+        self.client = client
+        self.stopping = asyncio.Event()
+        self._slots = asyncio.Semaphore(settings.worker_concurrency)
+
+    async def deliver(self, deliveries: list[EventDelivery]) -> BatchReport:
+        report = BatchReport()
+        async with session_scope(self.sessionmaker) as session:
+            events = await load_events(session, (d.event_id for d in deliveries))
+            destinations = await resolve_destinations(session, deliveries, self.vault)
+        groups: dict[tuple[str, str], list[EventDelivery]] = defaultdict(list)
+        for delivery in deliveries:
+            groups[(delivery.destination_code, delivery.destination_key)].append(delivery)
+        requests: list[tuple[str, PreparedRequest]] = []
+        for (code, key), members in groups.items():
+            requests += self._prepare(code, destinations[key], members, events, report)
+        sends = [self._send(code, request, report) for code, request in requests]
+        await asyncio.gather(*sends)
+        await self._record(deliveries, report)
+        return report
+
+    def _prepare(
+        self,
+        code: str,
+        destination: ResolvedDestination,
+        members: list[EventDelivery],
+        events: dict[int, Any],
+        report: BatchReport,
+    ) -> list[tuple[str, PreparedRequest]]:
+        module = get_destination(code)
+        if module is None:
+            for d in members:
+                report.decided[d.id] = (Outcome.PERMANENT.value, f"no sender for {code!r}")
+            return []
+        if destination.blocked or destination.target is None:
+            for d in members:
+                report.decided[d.id] = ("skipped", destination.blocked)
+            return []
+        outbound = []
+        for delivery in members:
+            event = events.get(delivery.event_id)
+            if event is None:
+                report.decided[delivery.id] = ("skipped", "event was deleted")
+                continue
+            if destination.event_types and event.event_type not in destination.event_types:
+                report.decided[delivery.id] = (
+                    "skipped",
+                    f"{event.event_type!r} is no longer enabled",
+                )
+                continue
+            outbound.append(
+                outbound_event(
+                    delivery,
+                    event,
+                    event.storefront_code or "",
+                    destination.event_name_map,
+                    module.default_event_names,
+                )
+            )
+        if not outbound:
+            return []
+        prepared = module.prepare(outbound, destination.target)
+        for outcome in prepared.rejected:
+            report.decided[outcome.delivery_id] = (Outcome.PERMANENT.value, outcome.error)
+        return [(code, request) for request in prepared.requests]
+
+    async def _send(self, code: str, request: PreparedRequest, report: BatchReport) -> None:
+        async with self._slots:
+            if self.stopping.is_set():
+                report.released.extend(request.delivery_ids)
+                return
+            started = time.perf_counter()
+            result = await self._http(request)
+            duration = time.perf_counter() - started
+        module = get_destination(code)
+        assert module is not None
+        outcomes = module.classify(request, result)
+        self.metrics.attempt_seconds.labels(code).observe(duration)
+        report.sent.append(SentRequest(code, request, result, int(duration * 1000), outcomes))
+
+    async def _http(self, request: PreparedRequest) -> HttpResult:
+        try:
+            response = await self.client.request(
+                request.method,
+                request.url,
+                content=request.body_bytes() if request.json_body is not None else None,
+                headers={"content-type": "application/json", **request.headers},
+            )
+        except httpx.TimeoutException as exc:
+            return HttpResult(None, error=f"timeout: {type(exc).__name__}")
+        except httpx.HTTPError as exc:
+            return HttpResult(None, error=f"network: {type(exc).__name__}: {exc}")
+        return HttpResult(response.status_code, dict(response.headers), response.text)
+
+    async def _record(self, deliveries: list[EventDelivery], report: BatchReport) -> None:
+        now = utcnow()
+        by_id = {d.id: d for d in deliveries}
+        async with session_scope(self.sessionmaker) as session:
+            await recording.record_batch(
+                session,
+                by_id,
+                report,
+                now,
+                next_attempt=lambda failures, retry_after: (
+                    now
+                    + timedelta(
+                        seconds=retry_delay(failures, self.settings.retry_backoff_base, retry_after)
+                    )
+                ),
+                max_attempts=self.settings.max_retry_attempts,
+                metrics=self.metrics,
+            )
+
+
+def lease_deadline(now: datetime, seconds: float) -> datetime:
+    return now + timedelta(seconds=seconds)

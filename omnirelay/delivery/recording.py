@@ -1,0 +1,230 @@
+"""Writing the outcome of a batch: the audit rows, the delivery states, the event summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnirelay.destinations.base import Outcome, PreparedRequest
+from omnirelay.metrics import Metrics
+from omnirelay.models import (
+    DeliveryRequest,
+    DeliveryStatus,
+    EventAttempt,
+    EventDelivery,
+    EventStatus,
+    MarketingEvent,
+)
+
+if TYPE_CHECKING:
+    from omnirelay.delivery.engine import BatchReport
+
+RESPONSE_LIMIT = 4096  # characters of a response body kept in the audit
+MASK = "********"
+
+
+def scrub(text: str | None, secrets: list[str]) -> str | None:
+    if text is None:
+        return None
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def _request_row(code: str, request: PreparedRequest, sent: Any) -> DeliveryRequest:
+    body = (
+        request.body_bytes().decode("utf-8", "replace") if request.json_body is not None else None
+    )
+    response = sent.result.body[:RESPONSE_LIMIT] if sent.result.body else None
+    return DeliveryRequest(
+        destination_code=code,
+        method=request.method,
+        url=scrub(request.url, request.secrets) or "",
+        request_body=scrub(body, request.secrets),
+        event_count=len(request.delivery_ids),
+        http_status=sent.result.status_code,
+        response_body=scrub(response, request.secrets),
+        error=scrub(sent.result.error, request.secrets),
+        duration_ms=sent.duration_ms,
+    )
+
+
+def summarize(statuses: Counter[str]) -> EventStatus:
+    """An event's status from its deliveries' states."""
+    if statuses[DeliveryStatus.PENDING] or statuses[DeliveryStatus.IN_FLIGHT]:
+        return EventStatus.QUEUED
+    delivered, dead = statuses[DeliveryStatus.DELIVERED], statuses[DeliveryStatus.DEAD]
+    if dead and delivered:
+        return EventStatus.PARTIAL
+    if dead:
+        return EventStatus.FAILED
+    if delivered:
+        return EventStatus.DELIVERED
+    return EventStatus.SKIPPED
+
+
+async def refresh_event_status(session: AsyncSession, event_ids: set[int], now: datetime) -> None:
+    if not event_ids:
+        return
+    counts: dict[int, Counter[str]] = {event_id: Counter() for event_id in event_ids}
+    rows = await session.execute(
+        select(EventDelivery.event_id, EventDelivery.status, func.count())
+        .where(EventDelivery.event_id.in_(event_ids))
+        .group_by(EventDelivery.event_id, EventDelivery.status)
+    )
+    for event_id, status, count in rows.tuples():
+        counts[event_id][status] = count
+    updates = []
+    for event_id, statuses in counts.items():
+        status = summarize(statuses)
+        updates.append(
+            {
+                "id": event_id,
+                "status": status.value,
+                "updated_at": now,
+                "processed_at": None if status == EventStatus.QUEUED else now,
+            }
+        )
+    await session.execute(update(MarketingEvent), updates)
+
+
+async def record_batch(
+    session: AsyncSession,
+    deliveries: dict[int, EventDelivery],
+    report: BatchReport,
+    now: datetime,
+    *,
+    next_attempt: Callable[[int, float | None], datetime],
+    max_attempts: int,
+    metrics: Metrics,
+) -> None:
+    attempts: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+
+    def attempt_row(
+        delivery: EventDelivery, number: int, status: str, error: str | None, **extra: Any
+    ) -> None:
+        attempts.append(
+            {
+                "event_id": delivery.event_id,
+                "delivery_id": delivery.id,
+                "destination_type": delivery.destination_type,
+                "destination_code": delivery.destination_code,
+                "attempt_number": number,
+                "status": status,
+                "error": error,
+                "attempted_at": now,
+                "http_status": extra.get("http_status"),
+                "duration_ms": extra.get("duration_ms"),
+                "warnings": extra.get("warnings"),
+                "request_id": extra.get("request_id"),
+            }
+        )
+
+    def apply(
+        delivery: EventDelivery,
+        outcome: str,
+        error: str | None,
+        retry_after: float | None,
+        http_status: int | None,
+    ) -> None:
+        number = delivery.attempt_count + 1
+        change: dict[str, Any] = {
+            "id": delivery.id,
+            "attempt_count": number,
+            "last_error": error,
+            "last_http_status": http_status,
+            "claimed_by": None,
+            "lease_expires_at": None,
+            "updated_at": now,
+        }
+        if outcome == Outcome.DELIVERED:
+            change |= {
+                "status": DeliveryStatus.DELIVERED.value,
+                "delivered_at": now,
+                "next_attempt_at": now,
+            }
+        elif outcome == Outcome.RETRY and number < max_attempts:
+            change |= {
+                "status": DeliveryStatus.PENDING.value,
+                "next_attempt_at": next_attempt(number, retry_after),
+            }
+        else:
+            if outcome == Outcome.RETRY:
+                change["last_error"] = f"gave up after {number} attempts: {error}"
+            change |= {"status": DeliveryStatus.DEAD.value, "next_attempt_at": now}
+        changes.append(change)
+        metrics.deliveries.labels(delivery.destination_code, change["status"]).inc()
+
+    for sent in report.sent:
+        row = _request_row(sent.destination_code, sent.request, sent)
+        session.add(row)
+        await session.flush()
+        warnings = sent.request.warnings
+        for outcome in sent.outcomes:
+            delivery = deliveries.get(outcome.delivery_id)
+            if delivery is None:
+                continue
+            error = scrub(outcome.error, sent.request.secrets)
+            apply(delivery, outcome.outcome, error, outcome.retry_after, sent.result.status_code)
+            attempt_row(
+                delivery,
+                delivery.attempt_count + 1,
+                outcome.outcome.value,
+                error,
+                http_status=sent.result.status_code,
+                duration_ms=sent.duration_ms,
+                warnings="; ".join(warnings.get(delivery.id, [])) or None,
+                request_id=row.id,
+            )
+
+    for delivery_id, (outcome, error) in report.decided.items():
+        delivery = deliveries[delivery_id]
+        if outcome == "skipped":
+            changes.append(
+                {
+                    "id": delivery_id,
+                    "status": DeliveryStatus.SKIPPED.value,
+                    "last_error": error,
+                    "claimed_by": None,
+                    "lease_expires_at": None,
+                    "next_attempt_at": now,
+                    "updated_at": now,
+                }
+            )
+            attempt_row(delivery, delivery.attempt_count, "skipped", error)
+            metrics.deliveries.labels(delivery.destination_code, "skipped").inc()
+        else:
+            apply(delivery, outcome, error, None, None)
+            attempt_row(delivery, delivery.attempt_count + 1, outcome, error)
+
+    for delivery_id in report.released:
+        changes.append(
+            {
+                "id": delivery_id,
+                "status": DeliveryStatus.PENDING.value,
+                "claimed_by": None,
+                "lease_expires_at": None,
+                "next_attempt_at": now,
+                "updated_at": now,
+            }
+        )
+
+    if attempts:
+        await session.execute(insert(EventAttempt), attempts)
+    for group in _same_keys(changes):
+        await session.execute(update(EventDelivery), group)
+    await refresh_event_status(session, {d.event_id for d in deliveries.values()}, now)
+
+
+def _same_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return list(groups.values())

@@ -1,0 +1,278 @@
+"""Routing: turn stored ``pending`` events (from the API or a direct INSERT) into delivery
+rows, in one transaction per batch.
+
+Both ingestion paths end here, so a row the OMS inserted itself is treated exactly like
+one the API accepted: its ``storefront_code`` is resolved, duplicates are recognised, and
+the storefront's destinations are chosen (sGTM when an active config exists, otherwise
+every active platform credential whose platform is active globally).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnirelay.destinations import SGTM_CODES, get_destination
+from omnirelay.models import (
+    AdAnalyticsPlatform,
+    EventDelivery,
+    EventStatus,
+    MarketingEvent,
+    PlatformCredential,
+    SgtmConfig,
+    Storefront,
+)
+from omnirelay.models.base import utcnow
+
+
+@dataclass
+class RoutingSummary:
+    routed: int = 0
+    queued: int = 0
+    skipped: int = 0
+    failed: int = 0
+    duplicate: int = 0
+    deliveries: int = 0
+
+    def add(self, status: str) -> None:
+        self.routed += 1
+        if status == EventStatus.QUEUED:
+            self.queued += 1
+        elif status == EventStatus.SKIPPED:
+            self.skipped += 1
+        elif status == EventStatus.FAILED:
+            self.failed += 1
+        elif status == EventStatus.DUPLICATE:
+            self.duplicate += 1
+
+
+@dataclass
+class StorefrontRoutes:
+    storefront: Storefront
+    sgtm: SgtmConfig | None = None
+    platforms: list[tuple[PlatformCredential, AdAnalyticsPlatform]] = field(default_factory=list)
+
+
+def allows(event_types: list[str] | None, event_type: str) -> bool:
+    return not event_types or event_type in event_types
+
+
+async def claim_pending_events(session: AsyncSession, limit: int) -> list[MarketingEvent]:
+    statement = (
+        select(MarketingEvent)
+        .where(MarketingEvent.status == EventStatus.PENDING.value)
+        .order_by(MarketingEvent.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name != "sqlite":
+        statement = statement.with_for_update(skip_locked=True)
+    return list((await session.execute(statement)).scalars().all())
+
+
+async def _load_storefronts(
+    session: AsyncSession, events: list[MarketingEvent]
+) -> tuple[dict[int, Storefront], dict[str, Storefront]]:
+    ids = {e.storefront_id for e in events if e.storefront_id is not None}
+    codes = {e.storefront_code for e in events if e.storefront_id is None and e.storefront_code}
+    clauses = []
+    if ids:
+        clauses.append(Storefront.id.in_(ids))
+    if codes:
+        clauses.append(Storefront.code.in_(codes))
+    by_id: dict[int, Storefront] = {}
+    for clause in clauses:
+        for storefront in (await session.execute(select(Storefront).where(clause))).scalars():
+            by_id[storefront.id] = storefront
+    return by_id, {s.code: s for s in by_id.values()}
+
+
+async def _existing_keys(
+    session: AsyncSession, keys: set[tuple[int, str, str]]
+) -> dict[tuple[int, str, str], int]:
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(
+            MarketingEvent.storefront_id,
+            MarketingEvent.event_type,
+            MarketingEvent.event_id,
+            MarketingEvent.id,
+        ).where(
+            tuple_(
+                MarketingEvent.storefront_id, MarketingEvent.event_type, MarketingEvent.event_id
+            ).in_(list(keys))
+        )
+    )
+    return {(r[0], r[1], r[2]): r[3] for r in rows}
+
+
+async def load_routes(
+    session: AsyncSession, storefronts: list[Storefront]
+) -> dict[int, StorefrontRoutes]:
+    routes = {s.id: StorefrontRoutes(s) for s in storefronts}
+    if not routes:
+        return routes
+    configs = await session.execute(
+        select(SgtmConfig).where(
+            SgtmConfig.storefront_id.in_(routes), SgtmConfig.is_active.is_(True)
+        )
+    )
+    for config in configs.scalars():
+        routes[config.storefront_id].sgtm = config
+    credentials = await session.execute(
+        select(PlatformCredential, AdAnalyticsPlatform)
+        .join(AdAnalyticsPlatform, AdAnalyticsPlatform.id == PlatformCredential.platform_id)
+        .where(
+            PlatformCredential.storefront_id.in_(routes),
+            PlatformCredential.is_active.is_(True),
+            AdAnalyticsPlatform.is_active.is_(True),
+        )
+        .order_by(PlatformCredential.id)
+    )
+    for credential, platform in credentials.tuples():
+        routes[credential.storefront_id].platforms.append((credential, platform))
+    return routes
+
+
+def _deliveries_for(
+    event: MarketingEvent, routes: StorefrontRoutes
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Delivery rows for one event, and a note on destinations that were left out."""
+    base = {"event_id": event.id, "storefront_id": routes.storefront.id}
+    if routes.sgtm is not None:
+        if not allows(routes.sgtm.event_types, event.event_type):
+            return [], f"event type {event.event_type!r} is not enabled for sGTM"
+        code = SGTM_CODES.get(routes.sgtm.client_type, SGTM_CODES["ga4"])
+        return [
+            base
+            | {
+                "destination_type": "sgtm",
+                "destination_code": code,
+                "destination_key": f"sgtm:{routes.sgtm.id}",
+                "sgtm_config_id": routes.sgtm.id,
+            }
+        ], None
+    rows, notes = [], []
+    for credential, platform in routes.platforms:
+        if get_destination(platform.platform_code) is None:
+            notes.append(f"no sender for platform {platform.platform_code!r}")
+            continue
+        if not allows(credential.event_types, event.event_type):
+            notes.append(f"{event.event_type!r} not enabled for {platform.platform_code!r}")
+            continue
+        rows.append(
+            base
+            | {
+                "destination_type": "platform",
+                "destination_code": platform.platform_code,
+                "destination_key": f"platform:{credential.id}",
+                "credential_id": credential.id,
+            }
+        )
+    return rows, "; ".join(notes) or None
+
+
+async def route_pending_events(session: AsyncSession, limit: int) -> RoutingSummary:
+    summary = RoutingSummary()
+    events = await claim_pending_events(session, limit)
+    if not events:
+        return summary
+    by_id, by_code = await _load_storefronts(session, events)
+    now = utcnow()
+    updates: list[dict[str, Any]] = []
+    resolved: list[tuple[MarketingEvent, Storefront]] = []
+
+    def finish(
+        event: MarketingEvent, status: EventStatus, detail: str | None, **extra: Any
+    ) -> None:
+        updates.append(
+            {
+                "id": event.id,
+                "status": status.value,
+                "status_detail": detail,
+                "updated_at": now,
+                "processed_at": now if status != EventStatus.QUEUED else None,
+            }
+            | extra
+        )
+        summary.add(status)
+
+    # Rows written with only a storefront_code get their storefront_id now; a key that
+    # already exists makes the row a duplicate (the unique index cannot see NULL ids).
+    wanted_keys: set[tuple[int, str, str]] = set()
+    for event in events:
+        storefront = (
+            by_id.get(event.storefront_id)
+            if event.storefront_id is not None
+            else by_code.get(event.storefront_code or "")
+        )
+        if storefront is None:
+            reason = (
+                f"unknown storefront id {event.storefront_id}"
+                if event.storefront_id is not None
+                else f"unknown storefront code {event.storefront_code!r}"
+            )
+            finish(event, EventStatus.FAILED, reason)
+            continue
+        if event.storefront_id is None:
+            wanted_keys.add((storefront.id, event.event_type, event.event_id))
+        resolved.append((event, storefront))
+    existing = await _existing_keys(session, wanted_keys)
+    routes = await load_routes(session, list({s.id: s for _, s in resolved}.values()))
+
+    delivery_rows: list[dict[str, Any]] = []
+    for event, storefront in resolved:
+        extra: dict[str, Any] = {}
+        if event.storefront_id is None:
+            key = (storefront.id, event.event_type, event.event_id)
+            if key in existing:
+                finish(event, EventStatus.DUPLICATE, f"duplicate of event #{existing[key]}")
+                continue
+            existing[key] = event.id
+            extra = {"storefront_id": storefront.id, "storefront_code": storefront.code}
+        elif event.storefront_code is None:
+            extra = {"storefront_code": storefront.code}
+        if not storefront.is_active:
+            finish(
+                event, EventStatus.SKIPPED, f"storefront {storefront.code!r} is inactive", **extra
+            )
+            continue
+        rows, note = _deliveries_for(event, routes[storefront.id])
+        if not rows:
+            finish(
+                event,
+                EventStatus.SKIPPED,
+                note or "no active destination for this storefront",
+                **extra,
+            )
+            continue
+        delivery_rows.extend(rows)
+        finish(event, EventStatus.QUEUED, note, **extra)
+
+    if delivery_rows:
+        for row in delivery_rows:
+            row.update(
+                status="pending",
+                attempt_count=0,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        for chunk in _grouped_by_keys(delivery_rows):
+            await session.execute(insert(EventDelivery), chunk)
+        summary.deliveries = len(delivery_rows)
+    for chunk in _grouped_by_keys(updates):
+        await session.execute(update(MarketingEvent), chunk)
+    return summary
+
+
+def _grouped_by_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """executemany needs rows of one shape; rows here differ only in optional columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[tuple(sorted(row))].append(row)
+    return list(groups.values())

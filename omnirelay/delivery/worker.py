@@ -1,0 +1,147 @@
+"""The worker loop: route new events, claim due deliveries, send, record; repeat.
+
+It sleeps only when there is nothing to do, and wakes at once when the API accepts events
+in the same process (``wake``); events from a direct INSERT or another process are seen
+within ``WORKER_POLL_INTERVAL`` (0.5 s by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from omnirelay.config import Settings
+from omnirelay.db import session_scope
+from omnirelay.delivery.claim import claim_due_deliveries
+from omnirelay.delivery.engine import DeliveryEngine
+from omnirelay.delivery.routing import route_pending_events
+from omnirelay.metrics import Metrics
+from omnirelay.models import DeliveryStatus, EventDelivery, EventStatus, MarketingEvent
+from omnirelay.security import Vault
+
+log = logging.getLogger("omnirelay.worker")
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        vault: Vault,
+        metrics: Metrics,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.metrics = metrics
+        self.worker_id = new_worker_id()
+        self._own_client = client is None
+        self.client = client or httpx.AsyncClient(
+            timeout=settings.delivery_timeout_seconds,
+            limits=httpx.Limits(
+                max_connections=settings.worker_concurrency * 2,
+                max_keepalive_connections=settings.worker_concurrency * 2,
+            ),
+            headers={"user-agent": "omnirelay/0.1"},
+        )
+        self.engine = DeliveryEngine(settings, sessionmaker, vault, metrics, self.client)
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def stop(self) -> None:
+        """Finish the batch in hand (requests already on the wire) and release the rest."""
+        self._stopping.set()
+        self.engine.stopping.set()
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        log.info("worker %s started", self.worker_id)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    busy = await self.run_once()
+                except Exception:  # a bad batch must not stop the loop; it is retried
+                    log.exception("worker iteration failed")
+                    busy = False
+                if not busy:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._wakeup.wait(), timeout=self.settings.worker_poll_interval
+                        )
+                    self._wakeup.clear()
+        finally:
+            if self._own_client:
+                await self.client.aclose()
+            log.info("worker %s stopped", self.worker_id)
+
+    async def run_once(self) -> bool:
+        """One pass. Returns True when there was work (so the loop goes on at once)."""
+        async with session_scope(self.sessionmaker) as session:
+            summary = await route_pending_events(session, self.settings.worker_batch_size)
+        for result in ("queued", "skipped", "failed", "duplicate"):
+            count = getattr(summary, result)
+            if count:
+                self.metrics.events_routed.labels(result).inc(count)
+        if self._stopping.is_set():
+            return False
+        async with session_scope(self.sessionmaker) as session:
+            claimed = await claim_due_deliveries(
+                session,
+                self.worker_id,
+                self.settings.worker_batch_size,
+                self.settings.worker_lease_seconds,
+            )
+        if claimed:
+            await self.engine.deliver(claimed)
+        return bool(summary.routed or claimed)
+
+    async def drain(self, max_passes: int = 1000) -> None:
+        """Run passes until nothing is due now (used by the CLI's one-shot mode and tests)."""
+        for _ in range(max_passes):
+            if not await self.run_once():
+                return
+
+
+async def refresh_queue_metrics(
+    sessionmaker: async_sessionmaker[AsyncSession], metrics: Metrics
+) -> None:
+    async with session_scope(sessionmaker) as session:
+        rows = await session.execute(
+            select(EventDelivery.status, func.count())
+            .where(
+                EventDelivery.status.in_(
+                    [
+                        DeliveryStatus.PENDING.value,
+                        DeliveryStatus.IN_FLIGHT.value,
+                        DeliveryStatus.DEAD.value,
+                    ]
+                )
+            )
+            .group_by(EventDelivery.status)
+        )
+        counts = dict(rows.tuples().all())
+        pending_events = (
+            await session.execute(
+                select(func.count()).where(MarketingEvent.status == EventStatus.PENDING.value)
+            )
+        ).scalar_one()
+    metrics.queue_depth.labels("pending").set(counts.get(DeliveryStatus.PENDING.value, 0))
+    metrics.queue_depth.labels("in_flight").set(counts.get(DeliveryStatus.IN_FLIGHT.value, 0))
+    metrics.dead_letters.set(counts.get(DeliveryStatus.DEAD.value, 0))
+    metrics.pending_events.set(pending_events)
