@@ -103,7 +103,7 @@ async def resolve_destinations(
             .join(AdAnalyticsPlatform, AdAnalyticsPlatform.id == PlatformCredential.platform_id)
             .where(PlatformCredential.id.in_(credential_ids))
         )
-        for credential, platform in rows.tuples():
+        for credential, platform in rows:
             resolved[f"platform:{credential.id}"] = _platform(
                 credential, platform, storefronts.get(credential.storefront_id), vault
             )

@@ -78,7 +78,7 @@ async def refresh_event_status(session: AsyncSession, event_ids: set[int], now: 
         .where(EventDelivery.event_id.in_(event_ids))
         .group_by(EventDelivery.event_id, EventDelivery.status)
     )
-    for event_id, status, count in rows.tuples():
+    for event_id, status, count in rows:
         counts[event_id][status] = count
     updates = []
     for event_id, statuses in counts.items():

@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +56,13 @@ class StorefrontRoutes:
     storefront: Storefront
     sgtm: SgtmConfig | None = None
     platforms: list[tuple[PlatformCredential, AdAnalyticsPlatform]] = field(default_factory=list)
+
+
+def _is_json_object(text: str | None) -> bool:
+    try:
+        return isinstance(orjson.loads(text or ""), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def allows(event_types: list[str] | None, event_type: str) -> bool:
@@ -133,7 +141,7 @@ async def load_routes(
         )
         .order_by(PlatformCredential.id)
     )
-    for credential, platform in credentials.tuples():
+    for credential, platform in credentials:
         routes[credential.storefront_id].platforms.append((credential, platform))
     return routes
 
@@ -205,6 +213,9 @@ async def route_pending_events(session: AsyncSession, limit: int) -> RoutingSumm
     # already exists makes the row a duplicate (the unique index cannot see NULL ids).
     wanted_keys: set[tuple[int, str, str]] = set()
     for event in events:
+        if not _is_json_object(event.event_payload):
+            finish(event, EventStatus.FAILED, "event_payload is not a JSON object")
+            continue
         storefront = (
             by_id.get(event.storefront_id)
             if event.storefront_id is not None

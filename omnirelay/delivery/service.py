@@ -81,14 +81,12 @@ async def event_detail(session: AsyncSession, event_pk: int) -> s.EventDetail:
             .order_by(EventDelivery.id)
         )
     ).scalars()
-    attempt_rows = (
-        await session.execute(
-            select(EventAttempt, DeliveryRequest)
-            .outerjoin(DeliveryRequest, DeliveryRequest.id == EventAttempt.request_id)
-            .where(EventAttempt.event_id == event.id)
-            .order_by(EventAttempt.id)
-        )
-    ).tuples()
+    attempt_rows = await session.execute(
+        select(EventAttempt, DeliveryRequest)
+        .outerjoin(DeliveryRequest, DeliveryRequest.id == EventAttempt.request_id)
+        .where(EventAttempt.event_id == event.id)
+        .order_by(EventAttempt.id)
+    )
     attempts = []
     for attempt, request in attempt_rows:
         out = s.AttemptOut.model_validate(attempt)

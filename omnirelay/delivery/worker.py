@@ -135,7 +135,7 @@ async def refresh_queue_metrics(
             )
             .group_by(EventDelivery.status)
         )
-        counts = dict(rows.tuples().all())
+        counts = dict(rows.all())
         pending_events = (
             await session.execute(
                 select(func.count()).where(MarketingEvent.status == EventStatus.PENDING.value)

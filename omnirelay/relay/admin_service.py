@@ -449,7 +449,7 @@ async def list_credentials(
     total = (
         await session.execute(select(func.count()).select_from(statement.subquery()))
     ).scalar_one()
-    rows = (await session.execute(statement.limit(limit).offset(offset))).tuples().all()
+    rows = (await session.execute(statement.limit(limit).offset(offset))).all()
     return [(c, p) for c, p in rows], int(total)
 
 

@@ -64,7 +64,7 @@ async def ingest_batch(session: AsyncSession, items: Sequence[Any]) -> IngestRes
         result = await session.execute(
             select(Storefront.code, Storefront.id).where(Storefront.code.in_(codes))
         )
-        storefront_ids = dict(result.tuples().all())
+        storefront_ids = dict(result.all())
 
     now = utcnow()
     rows: list[dict[str, Any]] = []

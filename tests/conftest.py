@@ -1,0 +1,187 @@
+"""Test databases: SQLite always; PostgreSQL and MariaDB/MySQL when reachable.
+
+Each backend gets a database of its own (``omnirelay_test_<pid>``), built by the real
+migrations, and every test starts from empty tables. With CI=true an unreachable server is
+a failure, not a skip. OMNIRELAY_TEST_BACKENDS narrows the list (e.g. ``sqlite``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from alembic import command
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from omnirelay.app import create_app
+from omnirelay.config import Settings
+from omnirelay.db import create_engine
+from omnirelay.migrations import alembic_config
+
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get("OMNIRELAY_TEST_BACKENDS", "sqlite,postgresql,mariadb").split(",")
+    if b.strip()
+]
+POSTGRES_ADMIN = os.environ.get(
+    "OMNIRELAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+MYSQL_ADMIN = os.environ.get("OMNIRELAY_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+TEST_KEY = Fernet.generate_key().decode()
+AUTH = ("admin", "test-password")
+# Child tables first, so deletes never trip a foreign key.
+TABLES = (
+    "event_attempts",
+    "delivery_requests",
+    "event_deliveries",
+    "marketing_events",
+    "platform_credentials",
+    "storefront_sgtm_config",
+    "storefronts",
+)
+
+
+def _unreachable(backend: str, exc: BaseException) -> None:
+    message = f"{backend} is not reachable: {type(exc).__name__}: {exc}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: every backend must run)")
+    pytest.skip(message)
+
+
+async def _create_server_database(backend: str, name: str) -> str:
+    if backend == "postgresql":
+        import asyncpg
+
+        connection = await asyncpg.connect(POSTGRES_ADMIN.replace("postgresql://", "postgres://"))
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+        return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    import asyncmy
+
+    url = httpx.URL(MYSQL_ADMIN.replace("mysql://", "http://"))
+    connection = await asyncmy.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.username or "root",
+        password=url.password or "",
+    )
+    try:
+        async with connection.cursor() as cursor:
+            await cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            await cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    finally:
+        connection.close()
+    return MYSQL_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def _drop_server_database(backend: str, name: str) -> None:
+    try:
+        if backend == "postgresql":
+            import asyncpg
+
+            connection = await asyncpg.connect(
+                POSTGRES_ADMIN.replace("postgresql://", "postgres://")
+            )
+            try:
+                await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await connection.close()
+        else:
+            import asyncmy
+
+            url = httpx.URL(MYSQL_ADMIN.replace("mysql://", "http://"))
+            connection = await asyncmy.connect(
+                host=url.host,
+                port=url.port or 3306,
+                user=url.username or "root",
+                password=url.password or "",
+            )
+            async with connection.cursor() as cursor:
+                await cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            connection.close()
+    except Exception:
+        pass
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    backend = request.param
+    name = f"omnirelay_test_{os.getpid()}"
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'omnirelay.db'}"
+    else:
+        try:
+            url = await _create_server_database(backend, name)
+        except (OSError, Exception) as exc:  # driver errors differ per backend
+            _unreachable(backend, exc)
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    yield url
+    if backend != "sqlite":
+        await _drop_server_database(backend, name)
+
+
+@pytest.fixture
+async def db_url(database_url: str) -> str:
+    """The backend's database with every data table emptied (platform master data kept)."""
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        for table in TABLES:
+            await connection.execute(text(f"DELETE FROM {table}"))
+        await connection.execute(
+            text("UPDATE ad_analytics_platforms SET is_active = :t").bindparams(t=True)
+        )
+    await engine.dispose()
+    return database_url
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=db_url,
+        omnirelay_env="test",
+        omnirelay_data_dir=tmp_path,
+        encryption_key=TEST_KEY,
+        basic_auth_username=AUTH[0],
+        basic_auth_password=AUTH[1],
+        retry_backoff_base=60,
+        worker_poll_interval=0.05,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings, run_worker=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://omnirelay", auth=AUTH
+    ) as http:
+        yield http
+
+
+@pytest.fixture
+def sessionmaker(app: Any) -> async_sessionmaker[AsyncSession]:
+    factory: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+    return factory
+
+
+@pytest.fixture
+def backend(db_url: str) -> str:
+    return db_url.split(":", 1)[0].split("+")[0]
