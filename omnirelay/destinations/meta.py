@@ -98,6 +98,7 @@ RETRYABLE_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613}) | frozenset(range(
 CREDENTIAL_CODES = frozenset({10, 102, 104, 190}) | frozenset(range(200, 300))
 INVALID_PARAMETER = 100
 CAPI_EVENT_SUBCODES = range(2804000, 2805000)
+AUTO_ACTION_SOURCE = "auto"
 BATCH_RETRY_NOTE = "batch rejected by one invalid event; resending individually"
 # Customer information made only of a subset of one of these is rejected by Meta.
 TOO_BROAD_USER_DATA = (
@@ -169,7 +170,9 @@ class MetaConversionsApi:
         token = payload_str(creds, "access_token")
         version = payload_str(settings, "api_version") or DEFAULT_API_VERSION
         version = version if version.startswith("v") else f"v{version}"
-        action_source = payload_str(settings, "action_source") or "website"
+        # Without a configured action_source each event is "website" when it carries the
+        # browser context Meta requires for that (user agent and page URL), else "other".
+        action_source = payload_str(settings, "action_source") or AUTO_ACTION_SOURCE
         problem = None
         if not pixel_id or not token:
             missing = " and ".join(
@@ -180,7 +183,7 @@ class MetaConversionsApi:
             problem = f"meta pixel_id must be numeric, got {pixel_id!r}"
         elif not _API_VERSION_RE.match(version):
             problem = f"meta api_version {version!r} is not like 'v25.0'"
-        elif action_source not in ACTION_SOURCES:
+        elif action_source not in ACTION_SOURCES and action_source != AUTO_ACTION_SOURCE:
             problem = f"meta action_source {action_source!r} is not one Meta accepts"
         if problem is not None or pixel_id is None or token is None:
             prepared.rejected = [
@@ -263,6 +266,10 @@ class MetaConversionsApi:
             source_url = None
         if source_url:
             server_event["event_source_url"] = source_url
+        if action_source == AUTO_ACTION_SOURCE:
+            has_browser = bool(source_url and "client_user_agent" in user_data)
+            action_source = "website" if has_browser else "other"
+            server_event["action_source"] = action_source
         if action_source == "website" and not (source_url and "client_user_agent" in user_data):
             return (
                 "website events require client_user_agent and event_source_url; set settings "

@@ -234,13 +234,16 @@ async def test_required_data_rejections() -> None:
                 zip=None,
             ),
         ],
-        TARGET,
+        target(action_source="website"),
     )
     reasons = {o.delivery_id: o.error or "" for o in prepared.rejected}
     assert "client_user_agent" in reasons[1]
     assert "Purchase requires value" in reasons[2]
     assert "insufficient customer information" in reasons[3]
-    # Without a browser context the operator picks another action source.
+    # Unconfigured, an event without a browser context goes as "other", one with it as
+    # "website"; the operator can also pick the action source.
+    auto = only_request(meta().prepare([event(1, user_agent=None), event(2)], TARGET))
+    assert [e["action_source"] for e in auto.json_body["data"]] == ["other", "website"]
     request = only_request(
         meta().prepare([event(1, user_agent=None)], target(action_source="system_generated"))
     )
