@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -55,7 +56,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def create_app(settings: Settings | None = None, *, run_worker: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    run_worker: bool = True,
+    http_client: httpx.AsyncClient | None = None,
+) -> FastAPI:
+    """``http_client`` replaces the worker's outbound client (tests route it to the sandbox)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -68,7 +75,14 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = True) -> 
         worker: Worker | None = None
         task: asyncio.Task[None] | None = None
         if run_worker:
-            worker = Worker(settings, app.state.sessionmaker, app.state.vault, app.state.metrics)
+            worker = Worker(
+                settings,
+                app.state.sessionmaker,
+                app.state.vault,
+                app.state.metrics,
+                client=http_client,
+            )
+            app.state.worker = worker
             app.state.wake_worker = worker.wake
             task = asyncio.create_task(worker.run(), name="omnirelay-worker")
         try:

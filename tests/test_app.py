@@ -1,0 +1,92 @@
+"""Health, metrics and the embedded worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+from sqlalchemy import text
+
+from omnirelay.app import create_app
+from omnirelay.sandbox.core import SANDBOX
+from tests.delivery.helpers import (
+    add_platform,
+    add_storefront,
+    customer_event,
+    post_events,
+    sandbox_http,
+)  # noqa: F401
+
+
+async def test_health_needs_no_auth(app) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://x"
+    ) as anonymous:
+        assert (await anonymous.get("/health")).json() == {"status": "ok"}
+        ready = await anonymous.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["schema"] == app.state.migration_head
+
+
+async def test_ready_is_503_when_the_schema_is_behind(app, sessionmaker) -> None:
+    async with sessionmaker() as session, session.begin():
+        await session.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://x"
+        ) as anonymous:
+            response = await anonymous.get("/health/ready")
+        assert response.status_code == 503
+        assert response.json()["detail"]["schema"] == "0001"
+    finally:
+        async with sessionmaker() as session, session.begin():
+            await session.execute(
+                text("UPDATE alembic_version SET version_num = :v").bindparams(
+                    v=app.state.migration_head
+                )
+            )
+
+
+async def test_ready_is_503_when_the_database_is_unreachable(settings, tmp_path) -> None:
+    settings.database_url = "postgresql+asyncpg://nobody@127.0.0.1:1/none"
+    application = create_app(settings, run_worker=False)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://x"
+        ) as anonymous,
+    ):
+        response = await anonymous.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["error"] == "not_ready"
+
+
+async def test_metrics_expose_counters_and_queue_depth(client) -> None:
+    await add_storefront(client)
+    await post_events(client, [customer_event(1)])
+    body = (await client.get("/metrics")).text
+    assert "omnirelay_events_accepted_total 1.0" in body
+    assert "omnirelay_queue_depth" in body and "omnirelay_dead_letters" in body
+    assert "omnirelay_attempt_duration_seconds" in body
+
+
+async def test_accepted_events_wake_the_embedded_worker(settings, sandbox_http) -> None:
+    # With a one-minute poll, only the wake-up on acceptance can start delivery in time.
+    settings.worker_poll_interval = 60
+    application = create_app(settings, run_worker=True, http_client=sandbox_http)
+    async with application.router.lifespan_context(application):
+        await asyncio.sleep(0.1)  # the worker's first pass finds nothing and starts waiting
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application),
+            base_url="http://omnirelay",
+            auth=("admin", "test-password"),
+        ) as client:
+            await add_storefront(client)
+            await add_platform(client, "meta")
+            started = time.monotonic()
+            await post_events(client, [customer_event(1)])
+            while not SANDBOX.recorded("meta") and time.monotonic() - started < 30:
+                await asyncio.sleep(0.01)
+            assert SANDBOX.recorded("meta"), "the embedded worker was not woken"
