@@ -23,7 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from omnirelay.app import create_app
 from omnirelay.config import Settings
 from omnirelay.db import create_engine
+from omnirelay.delivery.worker import Worker
 from omnirelay.migrations import alembic_config
+from omnirelay.sandbox.app import create_sandbox_app
+from omnirelay.sandbox.core import SANDBOX
 
 BACKENDS = [
     b.strip()
@@ -185,3 +188,24 @@ def sessionmaker(app: Any) -> async_sessionmaker[AsyncSession]:
 @pytest.fixture
 def backend(db_url: str) -> str:
     return db_url.split(":", 1)[0].split("+")[0]
+
+
+@pytest.fixture
+async def sandbox_http() -> AsyncIterator[httpx.AsyncClient]:
+    SANDBOX.reset()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_sandbox_app()), base_url="http://sandbox"
+    ) as http:
+        yield http
+    SANDBOX.reset()
+
+
+@pytest.fixture
+def worker(app: Any, sandbox_http: httpx.AsyncClient) -> Worker:
+    return Worker(
+        app.state.settings,
+        app.state.sessionmaker,
+        app.state.vault,
+        app.state.metrics,
+        client=sandbox_http,
+    )

@@ -15,8 +15,7 @@ from tests.delivery.helpers import (
     add_storefront,
     customer_event,
     post_events,
-    sandbox_http,
-)  # noqa: F401
+)
 
 
 async def test_health_needs_no_auth(app) -> None:

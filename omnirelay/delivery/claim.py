@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnirelay.models import DeliveryStatus, EventDelivery
@@ -18,7 +18,7 @@ from omnirelay.models.base import utcnow
 _CLAIMABLE = (DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value)
 
 
-def _due(now: datetime):  # type: ignore[no-untyped-def]
+def _due(now: datetime) -> ColumnElement[bool]:
     return and_(EventDelivery.status.in_(_CLAIMABLE), EventDelivery.next_attempt_at <= now)
 
 

@@ -184,9 +184,9 @@ async def record_batch(
                 request_id=row.id,
             )
 
-    for delivery_id, (outcome, error) in report.decided.items():
+    for delivery_id, (verdict, error) in report.decided.items():
         delivery = deliveries[delivery_id]
-        if outcome == "skipped":
+        if verdict == "skipped":
             changes.append(
                 {
                     "id": delivery_id,
@@ -201,8 +201,8 @@ async def record_batch(
             attempt_row(delivery, delivery.attempt_count, "skipped", error)
             metrics.deliveries.labels(delivery.destination_code, "skipped").inc()
         else:
-            apply(delivery, outcome, error, None, None)
-            attempt_row(delivery, delivery.attempt_count + 1, outcome, error)
+            apply(delivery, verdict, error, None, None)
+            attempt_row(delivery, delivery.attempt_count + 1, verdict, error)
 
     for delivery_id in report.released:
         changes.append(

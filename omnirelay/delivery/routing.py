@@ -115,7 +115,7 @@ async def _existing_keys(
             ).in_(list(keys))
         )
     )
-    return {(r[0], r[1], r[2]): r[3] for r in rows}
+    return {(r[0], r[1], r[2]): r[3] for r in rows if r[0] is not None}
 
 
 async def load_routes(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnirelay.delivery import schemas as s
@@ -152,7 +152,7 @@ async def replay_deliveries(session: AsyncSession, request: s.ReplayRequest) -> 
             .execution_options(synchronize_session=False)
         )
     await session.execute(
-        EventAttempt.__table__.insert(),
+        insert(EventAttempt),
         [
             {
                 "event_id": d.event_id,

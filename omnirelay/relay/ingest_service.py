@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnirelay.db import insert_skip_duplicates
@@ -19,6 +19,7 @@ from omnirelay.relay.ingest_schemas import EventItem, IngestResult, RejectedItem
 SOURCE_API = "oms"
 _USER_ID_FIELDS = ("user_id", "customer_id", "external_id")
 _DEDUP_COLUMNS = ("storefront_id", "event_type", "event_id")
+MARKETING_EVENTS: Table = MarketingEvent.__table__  # type: ignore[assignment]
 
 
 def _first_error(exc: ValidationError) -> tuple[str | None, str]:
@@ -96,12 +97,7 @@ async def ingest_batch(session: AsyncSession, items: Sequence[Any]) -> IngestRes
             }
         )
 
-    inserted = await insert_skip_duplicates(
-        session,
-        MarketingEvent.__table__,
-        rows,
-        _DEDUP_COLUMNS,  # type: ignore[arg-type]
-    )
+    inserted = await insert_skip_duplicates(session, MARKETING_EVENTS, rows, _DEDUP_COLUMNS)
     rejected.sort(key=lambda r: r.index)
     return IngestResult(
         received=len(items), accepted=inserted, duplicates=len(rows) - inserted, rejected=rejected

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select, update
 
-from omnirelay.delivery.worker import Worker
 from omnirelay.models import EventAttempt, EventDelivery, MarketingEvent
-from omnirelay.sandbox.app import create_sandbox_app
-from omnirelay.sandbox.core import SANDBOX
 from tests.factories import envelope
 
 SANDBOX_BASE = "http://sandbox"
@@ -60,27 +55,6 @@ def customer_event(
         "country": "US",
         **extra,
     }
-
-
-@pytest.fixture
-async def sandbox_http() -> AsyncIterator[httpx.AsyncClient]:
-    SANDBOX.reset()
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_sandbox_app()), base_url=SANDBOX_BASE
-    ) as http:
-        yield http
-    SANDBOX.reset()
-
-
-@pytest.fixture
-def worker(app: Any, sandbox_http: httpx.AsyncClient) -> Worker:
-    return Worker(
-        app.state.settings,
-        app.state.sessionmaker,
-        app.state.vault,
-        app.state.metrics,
-        client=sandbox_http,
-    )
 
 
 async def add_storefront(client: httpx.AsyncClient, code: str = "bosley") -> int:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from omnirelay.sandbox.core import SANDBOX, FaultConfig
-from tests.delivery.helpers import (  # noqa: F401  (fixtures)
+from tests.delivery.helpers import (
     add_platform,
     add_storefront,
     attempts,
@@ -16,8 +16,6 @@ from tests.delivery.helpers import (  # noqa: F401  (fixtures)
     events,
     make_all_due,
     post_events,
-    sandbox_http,
-    worker,
 )
 
 

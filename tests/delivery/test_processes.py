@@ -52,15 +52,19 @@ def sandbox_server() -> Iterator[str]:
 
 
 def start_worker(database_url: str, **env: str) -> subprocess.Popen[bytes]:
-    environment = os.environ | {
-        "DATABASE_URL": database_url,
-        "ENCRYPTION_KEY": TEST_KEY,
-        "BASIC_AUTH_USERNAME": "admin",
-        "BASIC_AUTH_PASSWORD": "test-password",
-        "OMNIRELAY_ENV": "test",
-        "WORKER_POLL_INTERVAL": "0.1",
-        "LOG_LEVEL": "WARNING",
-    } | env
+    environment = (
+        os.environ
+        | {
+            "DATABASE_URL": database_url,
+            "ENCRYPTION_KEY": TEST_KEY,
+            "BASIC_AUTH_USERNAME": "admin",
+            "BASIC_AUTH_PASSWORD": "test-password",
+            "OMNIRELAY_ENV": "test",
+            "WORKER_POLL_INTERVAL": "0.1",
+            "LOG_LEVEL": "WARNING",
+        }
+        | env
+    )
     return subprocess.Popen(
         [PYTHON, "-m", "omnirelay.cli", "worker"], env=environment, stdout=subprocess.DEVNULL
     )
@@ -77,7 +81,9 @@ async def wait_for(predicate: Any, timeout: float = 60.0) -> None:
 
 async def status_counts(sessionmaker: Any) -> Counter[str]:
     async with sessionmaker() as session:
-        rows = await session.execute(select(EventDelivery.status, func.count()).group_by(EventDelivery.status))
+        rows = await session.execute(
+            select(EventDelivery.status, func.count()).group_by(EventDelivery.status)
+        )
         return Counter({status: count for status, count in rows})
 
 
@@ -94,7 +100,9 @@ async def meta_credential(client: httpx.AsyncClient, sandbox_url: str) -> None:
     assert response.status_code == 201, response.text
 
 
-async def test_a_worker_killed_mid_batch_loses_nothing(client, sessionmaker, sandbox_server) -> None:
+async def test_a_worker_killed_mid_batch_loses_nothing(
+    client, sessionmaker, sandbox_server
+) -> None:
     httpx.delete(f"{sandbox_server}/_sandbox/requests")
     await add_storefront(client)
     await meta_credential(client, sandbox_server)
@@ -118,7 +126,12 @@ async def test_a_worker_killed_mid_batch_loses_nothing(client, sessionmaker, san
         survivor.send_signal(signal.SIGTERM)
         assert survivor.wait(20) == 0  # graceful stop
     recorded = httpx.get(f"{sandbox_server}/_sandbox/requests", params={"platform": "meta"}).json()
-    delivered_ids = {e["event_id"] for r in recorded["requests"] if r["response_status"] == 200 for e in r["body"]["data"]}
+    delivered_ids = {
+        e["event_id"]
+        for r in recorded["requests"]
+        if r["response_status"] == 200
+        for e in r["body"]["data"]
+    }
     assert len(delivered_ids) == 20
 
 
@@ -126,7 +139,9 @@ async def _has(sessionmaker: Any, status: str, count: int) -> bool:
     return (await status_counts(sessionmaker))[status] == count
 
 
-async def test_several_workers_never_send_twice(client, sessionmaker, sandbox_server, backend) -> None:
+async def test_several_workers_never_send_twice(
+    client, sessionmaker, sandbox_server, backend
+) -> None:
     if backend == "sqlite":
         pytest.skip("SQLite has one writer: one worker process by design")
     httpx.delete(f"{sandbox_server}/_sandbox/requests")
