@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(req
 Session = Annotated[AsyncSession, Depends(get_session)]
 VaultDep = Annotated[Vault, Depends(get_vault)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=s.MAX_ID)]
 
 
 # ---- storefronts -------------------------------------------------------------------------
@@ -74,7 +74,7 @@ async def list_sgtm_configs(
     offset: Offset = 0,
     storefront_id: str | None = None,
     is_active: bool | None = None,
-    client_type: str | None = None,
+    client_type: Literal["ga4", "custom"] | None = None,
 ) -> s.Page[s.SgtmConfigOut]:
     items, total = await service.list_sgtm_configs(
         session,
@@ -124,8 +124,8 @@ async def list_platforms(
     limit: Limit = 100,
     offset: Offset = 0,
     is_active: bool | None = None,
-    category: str | None = None,
-    auth_type: str | None = None,
+    category: s.Category | None = None,
+    auth_type: s.AuthType | None = None,
     q: Annotated[str | None, Query(description="code or name contains")] = None,
 ) -> s.Page[s.PlatformOut]:
     items, total = await service.list_platforms(

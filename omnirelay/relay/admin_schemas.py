@@ -6,11 +6,16 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
+    TypeAdapter,
+    ValidationError,
     field_validator,
 )
 
@@ -25,6 +30,20 @@ EventType = Annotated[
     str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=50)
 ]
 T = TypeVar("T")
+
+# Ids are 32-bit INTEGER columns on PostgreSQL and MySQL; larger numbers name nothing.
+MAX_ID = 2**31 - 1
+URL_MAX_LENGTH = 500  # sgtm_url and docs_url are VARCHAR(500)
+
+
+def _fits_column(url: AnyHttpUrl) -> AnyHttpUrl:
+    # Checked on the normalised form, which is what gets stored.
+    if len(str(url)) > URL_MAX_LENGTH:
+        raise ValueError(f"URL should have at most {URL_MAX_LENGTH} characters")
+    return url
+
+
+HttpUrl500 = Annotated[AnyHttpUrl, AfterValidator(_fits_column)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -68,7 +87,23 @@ class StorefrontOut(_Out):
 
 # ---- sGTM configs ------------------------------------------------------------------------
 
-StorefrontRef = int | Code  # integer id, or the storefront code
+_CODE = TypeAdapter(Code)
+
+
+def _storefront_ref(value: Any) -> Any:
+    # One clear error instead of one per union member; booleans are not ids.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return _CODE.validate_python(value)
+        except ValidationError as exc:
+            raise ValueError(f"not a valid storefront code: {exc.errors()[0]['msg']}") from None
+    raise ValueError("must be the storefront's integer id or its code (a string)")
+
+
+# integer id, or the storefront code
+StorefrontRef = Annotated[int | str, BeforeValidator(_storefront_ref)]
 
 
 def _check_path(value: str | None) -> str | None:
@@ -78,7 +113,7 @@ def _check_path(value: str | None) -> str | None:
 
 
 class _SgtmFields(_Strict):
-    sgtm_url: AnyHttpUrl | None = None
+    sgtm_url: HttpUrl500 | None = None
     client_type: Literal["ga4", "custom"] | None = None
     measurement_id: (
         Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None
@@ -97,7 +132,7 @@ class _SgtmFields(_Strict):
 
 class SgtmConfigCreate(_SgtmFields):
     storefront_id: StorefrontRef
-    sgtm_url: AnyHttpUrl
+    sgtm_url: HttpUrl500
     client_type: Literal["ga4", "custom"] = "ga4"
     is_active: bool = True
 
@@ -134,6 +169,20 @@ class CredentialFieldSpec(_Strict):
     required: bool = True
 
 
+def _unique_field_names(
+    fields: list[CredentialFieldSpec] | None,
+) -> list[CredentialFieldSpec] | None:
+    if fields is None:
+        return None
+    names = [f.name for f in fields]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate field names: {', '.join(duplicates)}")
+    if "base_url" in names:
+        raise ValueError("base_url is accepted by every platform and must not be listed")
+    return fields
+
+
 AuthType = Literal[
     "access_token", "api_key", "api_secret", "oauth2", "basic", "bearer", "hmac", "none"
 ]
@@ -150,8 +199,10 @@ class PlatformCreate(_Strict):
     category: Category = "ads"
     auth_type: AuthType
     credential_fields: list[CredentialFieldSpec] = Field(default_factory=list)
-    docs_url: AnyHttpUrl | None = None
+    docs_url: HttpUrl500 | None = None
     is_active: bool = True
+
+    _fields = field_validator("credential_fields")(_unique_field_names)
 
 
 class PlatformUpdate(_Strict):
@@ -159,8 +210,10 @@ class PlatformUpdate(_Strict):
     category: Category | None = None
     auth_type: AuthType | None = None
     credential_fields: list[CredentialFieldSpec] | None = None
-    docs_url: AnyHttpUrl | None = None
+    docs_url: HttpUrl500 | None = None
     is_active: bool | None = None
+
+    _fields = field_validator("credential_fields")(_unique_field_names)
 
 
 class PlatformOut(_Out):
@@ -192,7 +245,7 @@ class _CredentialFields(_Strict):
 
 class CredentialCreate(_CredentialFields):
     storefront_id: StorefrontRef
-    platform_id: int | None = None
+    platform_id: StrictInt | None = None
     platform_code: str | None = None
     credentials: dict[str, Any]
     is_active: bool = True

@@ -37,6 +37,22 @@ async def paginate(
     return list(rows), int(total)
 
 
+def _as_id(ref: int | str) -> int | None:
+    """The integer a reference names, when it is one a row can have."""
+    if isinstance(ref, int):
+        number = ref
+    elif ref.isascii() and ref.isdigit():  # str.isdigit alone accepts "²", which int() refuses
+        number = int(ref)
+    else:
+        return None
+    return number if 1 <= number <= s.MAX_ID else None
+
+
+def _contains(column: Any, q: str) -> Any:
+    # autoescape: "_" and "%" in a search are literal characters, not LIKE wildcards.
+    return func.lower(column).contains(q.lower(), autoescape=True)
+
+
 async def _flush_or_conflict(session: AsyncSession, message: str) -> None:
     try:
         await session.flush()
@@ -48,9 +64,12 @@ async def _flush_or_conflict(session: AsyncSession, message: str) -> None:
 
 
 async def get_storefront(session: AsyncSession, ref: int | str) -> Storefront:
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        storefront = await session.get(Storefront, int(ref))
-    else:
+    """``ref`` is the integer id or the code; a numeric code is found when no id matches."""
+    storefront = None
+    number = _as_id(ref)
+    if number is not None:
+        storefront = await session.get(Storefront, number)
+    if storefront is None and isinstance(ref, str):
         storefront = (
             await session.execute(select(Storefront).where(Storefront.code == ref))
         ).scalar_one_or_none()
@@ -77,11 +96,8 @@ async def list_storefronts(
     if is_active is not None:
         statement = statement.where(Storefront.is_active == is_active)
     if q:
-        pattern = f"%{q.lower()}%"
         statement = statement.where(
-            or_(
-                func.lower(Storefront.code).like(pattern), func.lower(Storefront.name).like(pattern)
-            )
+            or_(_contains(Storefront.code, q), _contains(Storefront.name, q))
         )
     return await paginate(session, statement, limit, offset)
 
@@ -120,15 +136,24 @@ async def update_storefront(
 
 async def delete_storefront(session: AsyncSession, ref: int | str) -> None:
     storefront = await get_storefront(session, ref)
+    # Direct INSERTs may carry only the code until the worker resolves it.
     has_events = (
-        await session.execute(select(exists().where(MarketingEvent.storefront_id == storefront.id)))
-    ).scalar_one()
-    if has_events:
-        raise Conflict(
-            f"storefront {storefront.code!r} has stored events; set is_active=false to stop it"
+        await session.execute(
+            select(
+                exists().where(
+                    or_(
+                        MarketingEvent.storefront_id == storefront.id,
+                        MarketingEvent.storefront_code == storefront.code,
+                    )
+                )
+            )
         )
+    ).scalar_one()
+    message = f"storefront {storefront.code!r} has stored events; set is_active=false to stop it"
+    if has_events:
+        raise Conflict(message)
     await session.delete(storefront)
-    await session.flush()
+    await _flush_or_conflict(session, message)
 
 
 # ---- sGTM configs ------------------------------------------------------------------------
@@ -156,7 +181,8 @@ def sgtm_out(config: SgtmConfig, vault: Vault) -> s.SgtmConfigOut:
 
 
 async def get_sgtm_config(session: AsyncSession, config_id: int) -> SgtmConfig:
-    config = await session.get(SgtmConfig, config_id)
+    number = _as_id(config_id)
+    config = await session.get(SgtmConfig, number) if number is not None else None
     if config is None:
         raise NotFound(f"sGTM config {config_id} does not exist")
     return config
@@ -249,8 +275,10 @@ async def delete_sgtm_config(session: AsyncSession, config_id: int) -> None:
 
 
 async def get_platform(session: AsyncSession, ref: int | str) -> AdAnalyticsPlatform:
+    """``ref`` is the integer id or the platform code (codes never start with a digit)."""
     if isinstance(ref, int) or ref.isdigit():
-        platform = await session.get(AdAnalyticsPlatform, int(ref))
+        number = _as_id(ref)
+        platform = await session.get(AdAnalyticsPlatform, number) if number is not None else None
     else:
         platform = (
             await session.execute(
@@ -280,11 +308,10 @@ async def list_platforms(
     if auth_type:
         statement = statement.where(AdAnalyticsPlatform.auth_type == auth_type)
     if q:
-        pattern = f"%{q.lower()}%"
         statement = statement.where(
             or_(
-                func.lower(AdAnalyticsPlatform.platform_code).like(pattern),
-                func.lower(AdAnalyticsPlatform.name).like(pattern),
+                _contains(AdAnalyticsPlatform.platform_code, q),
+                _contains(AdAnalyticsPlatform.name, q),
             )
         )
     return await paginate(session, statement, limit, offset)
@@ -352,8 +379,30 @@ async def delete_platform(session: AsyncSession, ref: int | str) -> None:
 # ---- credentials -------------------------------------------------------------------------
 
 
-def _secret_fields(platform: AdAnalyticsPlatform) -> set[str]:
-    return {f["name"] for f in platform.credential_fields if f.get("secret", True)}
+def _shown_fields(platform: AdAnalyticsPlatform) -> set[str]:
+    """Fields whose values may be shown: those the platform declares non-secret.
+
+    Everything else is masked, including stored keys the platform no longer lists (a field
+    renamed in the master data must not turn a stored secret into a visible value).
+    """
+    shown = {f["name"] for f in platform.credential_fields if not f.get("secret", True)}
+    return shown | {"base_url"}
+
+
+# Credential fields holding a JSON object of strings rather than a scalar.
+_MAPPING_FIELDS = frozenset({"headers"})
+
+
+def _type_problem(name: str, value: Any) -> str | None:
+    if name in _MAPPING_FIELDS:
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            return "must be an object of header names to string values"
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return "must be a string"
+    return None
 
 
 def validate_credentials(platform: AdAnalyticsPlatform, values: dict[str, Any]) -> None:
@@ -373,6 +422,13 @@ def validate_credentials(platform: AdAnalyticsPlatform, values: dict[str, Any]) 
         for name in values
         if name not in known
     ]
+    problems += [
+        {"field": f"credentials.{name}", "reason": problem}
+        for name, value in values.items()
+        if name in known
+        and value is not None
+        and (problem := _type_problem(name, value)) is not None
+    ]
     if values.get("base_url"):
         problems += _url_problem("credentials.base_url", values["base_url"])
     if problems:
@@ -390,14 +446,14 @@ def _url_problem(field: str, value: Any) -> list[dict[str, str]]:
 def credential_out(
     credential: PlatformCredential, platform: AdAnalyticsPlatform, vault: Vault
 ) -> s.CredentialOut:
-    secret = _secret_fields(platform)
+    shown = _shown_fields(platform)
     values = vault.decrypt(credential.credentials_encrypted)
     return s.CredentialOut(
         id=credential.id,
         storefront_id=credential.storefront_id,
         platform_id=credential.platform_id,
         platform_code=platform.platform_code,
-        credentials={k: (MASK if k in secret else v) for k, v in values.items()},
+        credentials={k: (v if k in shown else MASK) for k, v in values.items()},
         settings=credential.settings,
         event_types=credential.event_types,
         event_name_map=credential.event_name_map,
@@ -410,13 +466,16 @@ def credential_out(
 async def get_credential(
     session: AsyncSession, credential_id: int
 ) -> tuple[PlatformCredential, AdAnalyticsPlatform]:
-    row = (
-        await session.execute(
-            select(PlatformCredential, AdAnalyticsPlatform)
-            .join(AdAnalyticsPlatform, AdAnalyticsPlatform.id == PlatformCredential.platform_id)
-            .where(PlatformCredential.id == credential_id)
-        )
-    ).first()
+    number = _as_id(credential_id)
+    row = None
+    if number is not None:
+        row = (
+            await session.execute(
+                select(PlatformCredential, AdAnalyticsPlatform)
+                .join(AdAnalyticsPlatform, AdAnalyticsPlatform.id == PlatformCredential.platform_id)
+                .where(PlatformCredential.id == number)
+            )
+        ).first()
     if row is None:
         raise NotFound(f"credential {credential_id} does not exist")
     return row[0], row[1]
@@ -471,6 +530,16 @@ async def create_credential(
     platform = await get_platform(
         session, body.platform_id if body.platform_id is not None else body.platform_code or ""
     )
+    if body.platform_code and body.platform_code != platform.platform_code:
+        raise InvalidInput(
+            [
+                {
+                    "field": "platform_code",
+                    "reason": f"platform_id {platform.id} is {platform.platform_code!r}, "
+                    f"not {body.platform_code!r}",
+                }
+            ]
+        )
     validate_credentials(platform, body.credentials)
     _check_settings(body.settings)
     taken = (
