@@ -95,6 +95,17 @@ def _compile_now_default_mysql(element: Any, compiler: Any, **kw: Any) -> str:
     return "CURRENT_TIMESTAMP(6)"
 
 
+def CaseSensitiveString(length: int) -> Any:
+    """VARCHAR compared byte for byte everywhere: MySQL's default collation would make
+    order ids 'AB1' and 'ab1' (or codes 'Bosley' and 'bosley') the same key."""
+    from sqlalchemy import String
+    from sqlalchemy.dialects import mysql
+
+    return String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -6,7 +6,14 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omnirelay.models.base import Base, BigIntId, UTCDateTime, utc_timestamp_default, utcnow
+from omnirelay.models.base import (
+    Base,
+    BigIntId,
+    CaseSensitiveString,
+    UTCDateTime,
+    utc_timestamp_default,
+    utcnow,
+)
 
 
 class EventStatus(StrEnum):
@@ -37,10 +44,10 @@ class MarketingEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    event_id: Mapped[str] = mapped_column(CaseSensitiveString(100), nullable=False)
     storefront_id: Mapped[int | None] = mapped_column(ForeignKey("storefronts.id"))
-    storefront_code: Mapped[str | None] = mapped_column(String(50))
-    event_type: Mapped[str] = mapped_column(String(50), nullable=False)
+    storefront_code: Mapped[str | None] = mapped_column(CaseSensitiveString(50))
+    event_type: Mapped[str] = mapped_column(CaseSensitiveString(50), nullable=False)
     event_payload: Mapped[str] = mapped_column(Text, nullable=False)
     source_system: Mapped[str] = mapped_column(
         String(50), nullable=False, server_default="oms_direct"

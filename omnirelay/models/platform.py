@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omnirelay.models.base import Base, JSONText, TimestampMixin
+from omnirelay.models.base import Base, CaseSensitiveString, JSONText, TimestampMixin
 
 
 class AdAnalyticsPlatform(TimestampMixin, Base):
@@ -14,7 +14,7 @@ class AdAnalyticsPlatform(TimestampMixin, Base):
     __tablename__ = "ad_analytics_platforms"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    platform_code: Mapped[str] = mapped_column(String(50), unique=True, nullable=False)
+    platform_code: Mapped[str] = mapped_column(CaseSensitiveString(50), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     category: Mapped[str] = mapped_column(String(30), nullable=False, server_default="ads")
     auth_type: Mapped[str] = mapped_column(String(30), nullable=False)

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omnirelay.models.base import Base, JSONText, TimestampMixin
+from omnirelay.models.base import Base, CaseSensitiveString, JSONText, TimestampMixin
 
 
 class Storefront(TimestampMixin, Base):
@@ -15,7 +15,9 @@ class Storefront(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # The seed names the code column ``storefront_id``; the ORM calls it ``code``.
-    code: Mapped[str] = mapped_column("storefront_id", String(50), unique=True, nullable=False)
+    code: Mapped[str] = mapped_column(
+        "storefront_id", CaseSensitiveString(50), unique=True, nullable=False
+    )
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=true())
 

@@ -150,3 +150,10 @@ async def test_naive_timestamps_are_taken_as_utc_and_offsets_converted(
         "2026-01-15T10:25:00+00:00",
         "2026-01-15T10:25:00+00:00",
     ]
+
+
+async def test_order_ids_differing_in_case_are_different_events(client: httpx.AsyncClient) -> None:
+    await create_storefronts(client, "bosley")
+    items = [order_event(1) | {"order_id": "ab-100"}, order_event(1) | {"order_id": "AB-100"}]
+    result = (await client.post("/v1/events", json=envelope(items))).json()
+    assert (result["accepted"], result["duplicates"]) == (2, 0)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from omnirelay.models.base import JSONText, UTCDateTime, utc_timestamp_default
+from omnirelay.models.base import CaseSensitiveString, JSONText, UTCDateTime, utc_timestamp_default
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "ad_analytics_platforms",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("platform_code", sa.String(length=50), nullable=False),
+        sa.Column("platform_code", CaseSensitiveString(50), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("category", sa.String(length=30), server_default="ads", nullable=False),
         sa.Column("auth_type", sa.String(length=30), nullable=False),
@@ -56,7 +56,7 @@ def upgrade() -> None:
     op.create_table(
         "storefronts",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("storefront_id", sa.String(length=50), nullable=False),
+        sa.Column("storefront_id", CaseSensitiveString(50), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("is_active", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column(
@@ -71,10 +71,10 @@ def upgrade() -> None:
     op.create_table(
         "marketing_events",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("event_id", sa.String(length=100), nullable=False),
+        sa.Column("event_id", CaseSensitiveString(100), nullable=False),
         sa.Column("storefront_id", sa.Integer(), nullable=True),
-        sa.Column("storefront_code", sa.String(length=50), nullable=True),
-        sa.Column("event_type", sa.String(length=50), nullable=False),
+        sa.Column("storefront_code", CaseSensitiveString(50), nullable=True),
+        sa.Column("event_type", CaseSensitiveString(50), nullable=False),
         sa.Column("event_payload", sa.Text(), nullable=False),
         sa.Column(
             "source_system", sa.String(length=50), server_default="oms_direct", nullable=False
