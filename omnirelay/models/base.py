@@ -52,6 +52,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # SQLite's generic DATETIME processor builds a dict per value; on the ingest hot
+        # path one isoformat call writes the same "YYYY-MM-DD HH:MM:SS.ffffff" text.
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given; omnirelay stores aware UTC only")
+            return value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]
+
+        return process
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None

@@ -56,14 +56,12 @@ class MarketingEvent(Base):
     status_detail: Mapped[str | None] = mapped_column(Text)
     user_id: Mapped[str | None] = mapped_column(String(255), index=True)
     event_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set by the database: rows are written in bulk (or by the OMS itself), never one ORM
+    # object at a time, and the database clock stamps a whole batch in one go.
     received_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), nullable=False, server_default=utc_timestamp_default(), default=utcnow
+        UTCDateTime(), nullable=False, server_default=utc_timestamp_default()
     )
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(),
-        nullable=False,
-        server_default=utc_timestamp_default(),
-        default=utcnow,
-        onupdate=utcnow,
+        UTCDateTime(), nullable=False, server_default=utc_timestamp_default(), onupdate=utcnow
     )
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from omnirelay.db import session_scope
 from omnirelay.errors import InvalidInput, PayloadTooLarge
 from omnirelay.relay.ingest_schemas import BatchEnvelope, IngestResult
-from omnirelay.relay.ingest_service import ingest_batch
+from omnirelay.relay.ingest_service import judge_items, store_batch
 from omnirelay.security import require_basic_auth
 
 router = APIRouter(prefix="/v1", tags=["ingestion"], dependencies=[Depends(require_basic_auth)])
@@ -59,8 +59,9 @@ async def post_events(request: Request) -> IngestResult:
     settings = request.app.state.settings
     body = await read_limited_body(request, settings.max_request_body_bytes)
     envelope = parse_envelope(body, settings.max_batch_items)
+    judged = judge_items(envelope.data)  # CPU work stays outside the transaction
     async with session_scope(request.app.state.sessionmaker) as session:
-        result = await ingest_batch(session, envelope.data)
+        result = await store_batch(session, judged)
     if result.accepted:
         request.app.state.metrics.events_accepted.inc(result.accepted)
         request.app.state.wake_worker()

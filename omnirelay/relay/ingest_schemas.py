@@ -2,56 +2,40 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
 )
 
-
-def _id_string(value: Any) -> Any:
-    # Order ids arrive as strings or as numbers; booleans are never ids.
-    if isinstance(value, bool):
-        raise ValueError("must be a string or a number")
-    if isinstance(value, int | float):
-        return str(int(value)) if float(value).is_integer() else str(value)
-    return value
-
-
-IdString = Annotated[
-    str,
-    BeforeValidator(_id_string),
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-]
+IdString = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class EventItem(BaseModel):
-    """One item of ``data``. Known fields are checked; every field is kept as sent."""
+    """One item of ``data``. Known fields are checked; the raw item is stored as sent.
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, str_strip_whitespace=True)
+    Kept free of Python-level validators: it runs once per event on the ingest hot path.
+    """
+
+    # Order ids arrive as strings or numbers; booleans are never ids.
+    model_config = ConfigDict(
+        extra="ignore", populate_by_name=True, coerce_numbers_to_str=True, str_strip_whitespace=True
+    )
 
     storefront_id: Annotated[str, StringConstraints(min_length=1, max_length=50)]
     event_name: Annotated[
         str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.:\- ]+$")
     ]
-    event_time: datetime
+    event_time: datetime  # without an offset it is taken as UTC (see ingest_service)
     order_id: IdString
     t_value: str | None = Field(default=None, alias="t-value", max_length=255)
-    session_id: IdString | None = None
+    session_id: Annotated[str, StringConstraints(max_length=255)] | None = None
     order_revenue: float | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] | None = None
-
-    @field_validator("event_time")
-    @classmethod
-    def _aware_utc(cls, value: datetime) -> datetime:
-        # A timestamp without an offset is taken as UTC, as the OMS sends UTC.
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class BatchEnvelope(BaseModel):

@@ -4,6 +4,8 @@ rows with bulk statements in the caller's transaction (duplicates skipped by the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 import orjson
@@ -13,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnirelay.db import insert_skip_duplicates
 from omnirelay.models import EventStatus, MarketingEvent, Storefront
-from omnirelay.models.base import utcnow
 from omnirelay.relay.ingest_schemas import EventItem, IngestResult, RejectedItem
 
 SOURCE_API = "oms"
+_PENDING = EventStatus.PENDING.value
 _USER_ID_FIELDS = ("user_id", "customer_id", "external_id")
 _DEDUP_COLUMNS = ("storefront_id", "event_type", "event_id")
 MARKETING_EVENTS: Table = MarketingEvent.__table__  # type: ignore[assignment]
@@ -38,67 +40,94 @@ def _user_id(item: dict[str, Any]) -> str | None:
     return None
 
 
-async def ingest_batch(session: AsyncSession, items: Sequence[Any]) -> IngestResult:
-    rejected: list[RejectedItem] = []
-    valid: list[tuple[int, dict[str, Any], EventItem]] = []
+@dataclass
+class JudgedBatch:
+    """Items checked one by one, before any transaction: rows ready to insert (storefront
+    still given by code) and the rejected items."""
+
+    received: int
+    rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    rejected: list[RejectedItem] = field(default_factory=list)
+
+
+def judge_items(items: Sequence[Any]) -> JudgedBatch:
+    judged = JudgedBatch(received=len(items))
     for index, raw in enumerate(items):
         if not isinstance(raw, dict):
-            rejected.append(RejectedItem(index=index, field=None, reason="item must be an object"))
+            judged.rejected.append(
+                RejectedItem(index=index, field=None, reason="item must be an object")
+            )
             continue
         try:
-            valid.append((index, raw, EventItem.model_validate(raw)))
+            item = EventItem.model_validate(raw)
         except ValidationError as exc:
-            field, reason = _first_error(exc)
+            field_name, reason = _first_error(exc)
             order_id = raw.get("order_id")
-            rejected.append(
+            judged.rejected.append(
                 RejectedItem(
                     index=index,
-                    field=field,
+                    field=field_name,
                     reason=reason,
                     order_id=str(order_id) if order_id is not None else None,
                 )
             )
+            continue
+        event_time = item.event_time
+        judged.rows.append(
+            (
+                index,
+                {
+                    "event_id": item.order_id,
+                    "storefront_code": item.storefront_id,
+                    "event_type": item.event_name.strip().lower(),
+                    "event_payload": orjson.dumps(raw).decode(),
+                    "source_system": SOURCE_API,
+                    "status": _PENDING,
+                    "user_id": _user_id(raw),
+                    # without an offset the OMS's timestamps are UTC
+                    "event_time": event_time
+                    if event_time.tzinfo
+                    else event_time.replace(tzinfo=UTC),
+                },
+            )
+        )
+    return judged
 
-    codes = {item.storefront_id for _, _, item in valid}
+
+async def store_batch(session: AsyncSession, judged: JudgedBatch) -> IngestResult:
+    """Resolve storefront codes and insert the rows with one bulk statement."""
+    rejected = list(judged.rejected)
+    codes = {row["storefront_code"] for _, row in judged.rows}
     storefront_ids: dict[str, int] = {}
     if codes:
         result = await session.execute(
             select(Storefront.code, Storefront.id).where(Storefront.code.in_(codes))
         )
         storefront_ids = dict(result.all())
-
-    now = utcnow()
     rows: list[dict[str, Any]] = []
-    for index, raw, item in valid:
-        storefront_id = storefront_ids.get(item.storefront_id)
+    for index, row in judged.rows:
+        storefront_id = storefront_ids.get(row["storefront_code"])
         if storefront_id is None:
             rejected.append(
                 RejectedItem(
                     index=index,
                     field="storefront_id",
-                    reason=f"unknown storefront {item.storefront_id!r}",
-                    order_id=item.order_id,
+                    reason=f"unknown storefront {row['storefront_code']!r}",
+                    order_id=row["event_id"],
                 )
             )
             continue
-        rows.append(
-            {
-                "event_id": item.order_id,
-                "storefront_id": storefront_id,
-                "storefront_code": item.storefront_id,
-                "event_type": item.event_name.strip().lower(),
-                "event_payload": orjson.dumps(raw).decode(),
-                "source_system": SOURCE_API,
-                "status": EventStatus.PENDING.value,
-                "user_id": _user_id(raw),
-                "event_time": item.event_time,
-                "received_at": now,
-                "updated_at": now,
-            }
-        )
-
+        row["storefront_id"] = storefront_id
+        rows.append(row)
     inserted = await insert_skip_duplicates(session, MARKETING_EVENTS, rows, _DEDUP_COLUMNS)
     rejected.sort(key=lambda r: r.index)
     return IngestResult(
-        received=len(items), accepted=inserted, duplicates=len(rows) - inserted, rejected=rejected
+        received=judged.received,
+        accepted=inserted,
+        duplicates=len(rows) - inserted,
+        rejected=rejected,
     )
+
+
+async def ingest_batch(session: AsyncSession, items: Sequence[Any]) -> IngestResult:
+    return await store_batch(session, judge_items(items))
