@@ -22,7 +22,9 @@ from cryptography.fernet import Fernet
 from omnirelay.migrations import alembic_config
 
 PYTHON = sys.executable
-POSTGRES_ADMIN = os.environ.get("OMNIRELAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_ADMIN = os.environ.get(
+    "OMNIRELAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
 KEY = Fernet.generate_key().decode()
 AUTH = ("bench", "bench-password")
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
@@ -39,14 +41,18 @@ def free_port() -> int:
 
 
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
-    return os.environ | {
-        "DATABASE_URL": database_url,
-        "ENCRYPTION_KEY": KEY,
-        "BASIC_AUTH_USERNAME": AUTH[0],
-        "BASIC_AUTH_PASSWORD": AUTH[1],
-        "OMNIRELAY_ENV": "test",
-        "LOG_LEVEL": "WARNING",
-    } | extra
+    return (
+        os.environ
+        | {
+            "DATABASE_URL": database_url,
+            "ENCRYPTION_KEY": KEY,
+            "BASIC_AUTH_USERNAME": AUTH[0],
+            "BASIC_AUTH_PASSWORD": AUTH[1],
+            "OMNIRELAY_ENV": "test",
+            "LOG_LEVEL": "WARNING",
+        }
+        | extra
+    )
 
 
 @dataclass
@@ -78,7 +84,9 @@ async def fresh_database(kind: str) -> AsyncIterator[Database]:
 
 
 @contextlib.contextmanager
-def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: list[str], env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen([PYTHON, "-m", *args], env=env, stdout=subprocess.DEVNULL)
     try:
         yield proc
@@ -112,7 +120,9 @@ def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def report(title: str, rows: list[tuple[str, float]], ratio_label: str, ratio: float, target: str) -> None:
+def report(
+    title: str, rows: list[tuple[str, float]], ratio_label: str, ratio: float, target: str
+) -> None:
     print(f"\n{title}")
     for label, value in rows:
         print(f"  {label:<52} {value:>10,.0f} events/s")

@@ -30,8 +30,17 @@ from bench.common import (
 BATCH = 1000
 SENDERS = 2
 COLUMNS = (
-    "event_id", "storefront_id", "storefront_code", "event_type", "event_payload", "source_system",
-    "status", "user_id", "event_time", "received_at", "updated_at",
+    "event_id",
+    "storefront_id",
+    "storefront_code",
+    "event_type",
+    "event_payload",
+    "source_system",
+    "status",
+    "user_id",
+    "event_time",
+    "received_at",
+    "updated_at",
 )
 
 
@@ -59,14 +68,25 @@ def batches(count: int, prefix: str) -> list[list[dict[str, Any]]]:
 
 async def create_storefront(base: str) -> None:
     async with httpx.AsyncClient(base_url=base, auth=AUTH) as client:
-        response = await client.post("/admin/v1/storefronts", json={"storefront_id": "bosley", "name": "Bosley"})
+        response = await client.post(
+            "/admin/v1/storefronts", json={"storefront_id": "bosley", "name": "Bosley"}
+        )
         response.raise_for_status()
 
 
 async def http_ingest(base: str, work: list[list[dict[str, Any]]]) -> float:
     bodies = [
-        orjson.dumps({"count": len(b), "data": b, "error": "", "next_index": "", "next_url": "",
-                      "previous_index": "", "previous_url": ""})
+        orjson.dumps(
+            {
+                "count": len(b),
+                "data": b,
+                "error": "",
+                "next_index": "",
+                "next_url": "",
+                "previous_index": "",
+                "previous_url": "",
+            }
+        )
         for b in work
     ]
     queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -76,24 +96,41 @@ async def http_ingest(base: str, work: list[list[dict[str, Any]]]) -> float:
     async def sender(client: httpx.AsyncClient) -> None:
         while not queue.empty():
             body = queue.get_nowait()
-            response = await client.post("/v1/events", content=body, headers={"content-type": "application/json"})
+            response = await client.post(
+                "/v1/events", content=body, headers={"content-type": "application/json"}
+            )
             response.raise_for_status()
             assert response.json()["accepted"] == BATCH, response.text
 
     async with httpx.AsyncClient(base_url=base, auth=AUTH, timeout=120) as client:
-        await client.post("/v1/events", content=bodies[0][:0] + b'{"data": []}')  # warm the connection
+        await client.post(
+            "/v1/events", content=bodies[0][:0] + b'{"data": []}'
+        )  # warm the connection
         started = time.perf_counter()
         await asyncio.gather(*(sender(client) for _ in range(SENDERS)))
         return time.perf_counter() - started
 
 
-def driver_rows(work: list[list[dict[str, Any]]], storefront_id: int) -> list[list[tuple[Any, ...]]]:
+def driver_rows(
+    work: list[list[dict[str, Any]]], storefront_id: int
+) -> list[list[tuple[Any, ...]]]:
     now = datetime.now(UTC)
     event_time = datetime(2026, 1, 15, 10, 25, tzinfo=UTC)
     return [
         [
-            (item["order_id"], storefront_id, "bosley", item["event_name"], orjson.dumps(item).decode(),
-             "oms", "pending", None, event_time, now, now)
+            (
+                item["order_id"],
+                storefront_id,
+                "bosley",
+                item["event_name"],
+                orjson.dumps(item).decode(),
+                "oms",
+                "pending",
+                None,
+                event_time,
+                now,
+                now,
+            )
             for item in batch
         ]
         for batch in work
@@ -101,7 +138,9 @@ def driver_rows(work: list[list[dict[str, Any]]], storefront_id: int) -> list[li
 
 
 async def raw_postgresql(url: str, rows: list[list[tuple[Any, ...]]]) -> float:
-    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgres://").replace("postgresql://", "postgres://"))
+    connection = await asyncpg.connect(
+        url.replace("postgresql+asyncpg://", "postgres://").replace("postgresql://", "postgres://")
+    )
     placeholders = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
     sql = (
         f"INSERT INTO marketing_events ({', '.join(COLUMNS)}) VALUES ({placeholders}) "
@@ -124,7 +163,10 @@ async def raw_sqlite(url: str, rows: list[list[tuple[Any, ...]]]) -> float:
         "ON CONFLICT (storefront_id, event_type, event_id) DO NOTHING"
     )
     as_text = [
-        [row[:8] + tuple(v.replace(tzinfo=None).isoformat(sep=" ") for v in row[8:]) for row in batch]
+        [
+            row[:8] + tuple(v.replace(tzinfo=None).isoformat(sep=" ") for v in row[8:])
+            for row in batch
+        ]
         for batch in rows
     ]
     async with aiosqlite.connect(Path(path)) as connection:
@@ -141,11 +183,17 @@ async def storefront_id(database: Database) -> int:
     if database.name == "postgresql":
         connection = await asyncpg.connect(database.url.replace("postgresql://", "postgres://"))
         try:
-            return int(await connection.fetchval("SELECT id FROM storefronts WHERE storefront_id = 'bosley'"))
+            return int(
+                await connection.fetchval(
+                    "SELECT id FROM storefronts WHERE storefront_id = 'bosley'"
+                )
+            )
         finally:
             await connection.close()
     async with aiosqlite.connect(database.url.split(":///", 1)[1]) as connection:
-        cursor = await connection.execute("SELECT id FROM storefronts WHERE storefront_id = 'bosley'")
+        cursor = await connection.execute(
+            "SELECT id FROM storefronts WHERE storefront_id = 'bosley'"
+        )
         row = await cursor.fetchone()
         assert row is not None
         return int(row[0])
@@ -172,8 +220,10 @@ async def main() -> None:
         http_rate, raw_rate = await run_one(kind, events)
         report(
             f"ingest on {kind}: {events:,} events in batches of {BATCH} ({SENDERS} concurrent HTTP senders)",
-            [("POST /v1/events (HTTP, validation, dedup, commit)", http_rate),
-             ("raw driver executemany, same rows, same database", raw_rate)],
+            [
+                ("POST /v1/events (HTTP, validation, dedup, commit)", http_rate),
+                ("raw driver executemany, same rows, same database", raw_rate),
+            ],
             "HTTP / raw driver",
             http_rate / raw_rate,
             ">= 0.33",

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from omnirelay.errors import ConfigurationError
+
+T = TypeVar("T")
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -60,6 +63,10 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         options["connect_args"] = {"timeout": 30}
     else:
         options.update(pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=1800)
+    if url.get_backend_name() in ("mysql", "mariadb"):
+        # InnoDB's REPEATABLE READ takes gap locks on index ranges; concurrent workers that
+        # claim with SKIP LOCKED and record with UPDATEs would deadlock on them.
+        options["isolation_level"] = "READ COMMITTED"
     options.update(kwargs)
     engine = create_async_engine(url, **options)
     _install_connection_setup(engine)
@@ -146,3 +153,36 @@ async def insert_skip_duplicates(
     )
     result = await session.execute(returning, list(rows))
     return len(result.all())
+
+
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock (PostgreSQL)
+_RETRYABLE_MYSQL_CODES = {1205, 1213}  # lock wait timeout, deadlock
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """A conflict between concurrent transactions: running the transaction again is safe."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    original = exc.orig
+    code = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if code in _RETRYABLE_SQLSTATES:
+        return True
+    args: tuple[Any, ...] = tuple(getattr(original, "args", ()))
+    return bool(args) and args[0] in _RETRYABLE_MYSQL_CODES
+
+
+async def run_transaction(
+    factory: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[T]],
+    attempts: int = 5,
+) -> T:
+    """``work`` in its own transaction, run again when it loses a deadlock."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with session_scope(factory) as session:
+                return await work(session)
+        except DBAPIError as exc:
+            if attempt == attempts or not is_transient_db_error(exc):
+                raise
+            await asyncio.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")

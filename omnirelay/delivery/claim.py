@@ -7,15 +7,39 @@ The claim transaction is short and never spans an HTTP call.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnirelay.models import DeliveryStatus, EventDelivery
+from omnirelay.models import DeliveryStatus, EventDelivery, table_of
 from omnirelay.models.base import utcnow
 
 _CLAIMABLE = (DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value)
+
+
+@dataclass(slots=True, frozen=True)
+class ClaimedDelivery:
+    """What the engine needs of a claimed delivery (plain values, no ORM identity)."""
+
+    id: int
+    event_id: int
+    storefront_id: int
+    destination_type: str
+    destination_code: str
+    destination_key: str
+    sgtm_config_id: int | None
+    credential_id: int | None
+    attempt_count: int
+
+
+_COLUMNS = tuple(table_of(EventDelivery).c[name] for name in ClaimedDelivery.__slots__)
+
+
+def _claimed(rows: Any) -> list[ClaimedDelivery]:
+    return [ClaimedDelivery(*row) for row in rows]
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
@@ -34,7 +58,7 @@ def _claim_values(worker_id: str, lease_until: datetime, now: datetime) -> dict[
 
 async def claim_due_deliveries(
     session: AsyncSession, worker_id: str, limit: int, lease_seconds: float
-) -> list[EventDelivery]:
+) -> list[ClaimedDelivery]:
     now = utcnow()
     lease_until = now + timedelta(seconds=lease_seconds)
     dialect = session.get_bind().dialect.name
@@ -47,7 +71,7 @@ async def claim_due_deliveries(
 
 async def _claim_postgresql(
     session: AsyncSession, worker_id: str, limit: int, now: datetime, lease_until: datetime
-) -> list[EventDelivery]:
+) -> list[ClaimedDelivery]:
     due = (
         select(EventDelivery.id)
         .where(_due(now))
@@ -60,46 +84,38 @@ async def _claim_postgresql(
         update(EventDelivery)
         .where(EventDelivery.id.in_(due))
         .values(_claim_values(worker_id, lease_until, now))
-        .returning(EventDelivery)
+        .returning(*_COLUMNS)
         .execution_options(synchronize_session=False)
     )
-    return list((await session.execute(statement)).scalars().all())
+    return _claimed(await session.execute(statement))
 
 
 async def _claim_mysql(
     session: AsyncSession, worker_id: str, limit: int, now: datetime, lease_until: datetime
-) -> list[EventDelivery]:
-    # MySQL has no UPDATE ... RETURNING: lock the ids with SKIP LOCKED, then update them.
-    ids = list(
-        (
-            await session.execute(
-                select(EventDelivery.id)
-                .where(_due(now))
-                .order_by(EventDelivery.next_attempt_at, EventDelivery.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        ).scalars()
+) -> list[ClaimedDelivery]:
+    # MySQL has no UPDATE ... RETURNING: lock the rows with SKIP LOCKED, then update them.
+    claimed = _claimed(
+        await session.execute(
+            select(*_COLUMNS)
+            .where(_due(now))
+            .order_by(EventDelivery.next_attempt_at, EventDelivery.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
     )
-    if not ids:
-        return []
-    await session.execute(
-        update(EventDelivery)
-        .where(EventDelivery.id.in_(ids))
-        .values(_claim_values(worker_id, lease_until, now))
-        .execution_options(synchronize_session=False)
-    )
-    rows = await session.execute(
-        select(EventDelivery)
-        .where(EventDelivery.id.in_(ids))
-        .execution_options(populate_existing=True)
-    )
-    return list(rows.scalars().all())
+    if claimed:
+        await session.execute(
+            update(EventDelivery)
+            .where(EventDelivery.id.in_([d.id for d in claimed]))
+            .values(_claim_values(worker_id, lease_until, now))
+            .execution_options(synchronize_session=False)
+        )
+    return claimed
 
 
 async def _claim_sqlite(
     session: AsyncSession, worker_id: str, limit: int, now: datetime, lease_until: datetime
-) -> list[EventDelivery]:
+) -> list[ClaimedDelivery]:
     # SQLite has one writer at a time: the UPDATE itself is the lock.
     due = (
         select(EventDelivery.id)
@@ -112,7 +128,7 @@ async def _claim_sqlite(
         update(EventDelivery)
         .where(EventDelivery.id.in_(due))
         .values(_claim_values(worker_id, lease_until, now))
-        .returning(EventDelivery)
+        .returning(*_COLUMNS)
         .execution_options(synchronize_session=False)
     )
-    return list((await session.execute(statement)).scalars().all())
+    return _claimed(await session.execute(statement))

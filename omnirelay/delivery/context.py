@@ -13,10 +13,10 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnirelay.delivery.claim import ClaimedDelivery
 from omnirelay.destinations.base import DestinationTarget, OutboundEvent
 from omnirelay.models import (
     AdAnalyticsPlatform,
-    EventDelivery,
     MarketingEvent,
     PlatformCredential,
     SgtmConfig,
@@ -35,49 +35,67 @@ class ResolvedDestination:
     blocked: str | None = None
 
 
-def event_time_of(event: MarketingEvent, payload: dict[str, Any]) -> datetime:
-    """The stored event time; for a direct INSERT, the payload's, else when it arrived."""
-    if event.event_time is not None:
-        return event.event_time
-    raw = payload.get("event_time")
-    if isinstance(raw, str):
-        try:
-            value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            return event.received_at
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return event.received_at
+@dataclass(slots=True)
+class StoredEvent:
+    """An event as the engine reads it: plain values, payload parsed once."""
+
+    id: int
+    event_id: str
+    event_type: str
+    event_time: datetime | None
+    received_at: datetime
+    storefront_code: str | None
+    payload: dict[str, Any]
+
+    def when(self) -> datetime:
+        """The stored event time; for a direct INSERT, the payload's, else when it arrived."""
+        if self.event_time is not None:
+            return self.event_time
+        raw = self.payload.get("event_time")
+        if isinstance(raw, str):
+            try:
+                value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            except ValueError:
+                return self.received_at
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return self.received_at
 
 
 def outbound_event(
-    delivery: EventDelivery,
-    event: MarketingEvent,
-    storefront_code: str,
-    name_map: dict[str, str],
-    default_names: Any,
+    delivery: ClaimedDelivery, event: StoredEvent, name_map: dict[str, str], default_names: Any
 ) -> OutboundEvent:
-    payload = orjson.loads(event.event_payload)
     name = name_map.get(event.event_type) or default_names.get(event.event_type) or event.event_type
     return OutboundEvent(
         delivery_id=delivery.id,
         event_id=event.event_id,
         event_type=event.event_type,
         destination_event_name=name,
-        event_time=event_time_of(event, payload),
-        storefront_code=storefront_code,
-        payload=payload,
+        event_time=event.when(),
+        storefront_code=event.storefront_code or "",
+        payload=event.payload,
     )
 
 
-async def load_events(session: AsyncSession, event_ids: Iterable[int]) -> dict[int, MarketingEvent]:
+_EVENT_COLUMNS = (
+    MarketingEvent.id,
+    MarketingEvent.event_id,
+    MarketingEvent.event_type,
+    MarketingEvent.event_time,
+    MarketingEvent.received_at,
+    MarketingEvent.storefront_code,
+    MarketingEvent.event_payload,
+)
+
+
+async def load_events(session: AsyncSession, event_ids: Iterable[int]) -> dict[int, StoredEvent]:
     rows = await session.execute(
-        select(MarketingEvent).where(MarketingEvent.id.in_(set(event_ids)))
+        select(*_EVENT_COLUMNS).where(MarketingEvent.id.in_(set(event_ids)))
     )
-    return {event.id: event for event in rows.scalars()}
+    return {row[0]: StoredEvent(*row[:6], orjson.loads(row[6])) for row in rows}
 
 
 async def resolve_destinations(
-    session: AsyncSession, deliveries: list[EventDelivery], vault: Vault
+    session: AsyncSession, deliveries: list[ClaimedDelivery], vault: Vault
 ) -> dict[str, ResolvedDestination]:
     """Keyed by ``destination_key`` (``sgtm:<id>`` or ``platform:<credential id>``)."""
     storefront_ids = {d.storefront_id for d in deliveries}

@@ -13,17 +13,18 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.config import Settings
-from omnirelay.db import session_scope
+from omnirelay.db import run_transaction, session_scope
 from omnirelay.delivery import recording
 from omnirelay.delivery.backoff import retry_delay
+from omnirelay.delivery.claim import ClaimedDelivery
 from omnirelay.delivery.context import (
     ResolvedDestination,
+    StoredEvent,
     load_events,
     outbound_event,
     resolve_destinations,
@@ -36,7 +37,6 @@ from omnirelay.destinations.base import (
     PreparedRequest,
 )
 from omnirelay.metrics import Metrics
-from omnirelay.models import EventDelivery
 from omnirelay.models.base import utcnow
 from omnirelay.security import Vault
 
@@ -75,12 +75,12 @@ class DeliveryEngine:
         self.stopping = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
 
-    async def deliver(self, deliveries: list[EventDelivery]) -> BatchReport:
+    async def deliver(self, deliveries: list[ClaimedDelivery]) -> BatchReport:
         report = BatchReport()
         async with session_scope(self.sessionmaker) as session:
             events = await load_events(session, (d.event_id for d in deliveries))
             destinations = await resolve_destinations(session, deliveries, self.vault)
-        groups: dict[tuple[str, str], list[EventDelivery]] = defaultdict(list)
+        groups: dict[tuple[str, str], list[ClaimedDelivery]] = defaultdict(list)
         for delivery in deliveries:
             groups[(delivery.destination_code, delivery.destination_key)].append(delivery)
         requests: list[tuple[str, PreparedRequest]] = []
@@ -95,8 +95,8 @@ class DeliveryEngine:
         self,
         code: str,
         destination: ResolvedDestination,
-        members: list[EventDelivery],
-        events: dict[int, Any],
+        members: list[ClaimedDelivery],
+        events: dict[int, StoredEvent],
         report: BatchReport,
     ) -> list[tuple[str, PreparedRequest]]:
         module = get_destination(code)
@@ -122,11 +122,7 @@ class DeliveryEngine:
                 continue
             outbound.append(
                 outbound_event(
-                    delivery,
-                    event,
-                    event.storefront_code or "",
-                    destination.event_name_map,
-                    module.default_event_names,
+                    delivery, event, destination.event_name_map, module.default_event_names
                 )
             )
         if not outbound:
@@ -164,25 +160,24 @@ class DeliveryEngine:
             return HttpResult(None, error=f"network: {type(exc).__name__}: {exc}")
         return HttpResult(response.status_code, dict(response.headers), response.text)
 
-    async def _record(self, deliveries: list[EventDelivery], report: BatchReport) -> None:
+    async def _record(self, deliveries: list[ClaimedDelivery], report: BatchReport) -> None:
         now = utcnow()
         by_id = {d.id: d for d in deliveries}
-        async with session_scope(self.sessionmaker) as session:
+
+        def next_attempt(failures: int, retry_after: float | None) -> datetime:
+            delay = retry_delay(failures, self.settings.retry_backoff_base, retry_after)
+            return now + timedelta(seconds=delay)
+
+        async def record(session: AsyncSession) -> None:
             await recording.record_batch(
                 session,
                 by_id,
                 report,
                 now,
-                next_attempt=lambda failures, retry_after: (
-                    now
-                    + timedelta(
-                        seconds=retry_delay(failures, self.settings.retry_backoff_base, retry_after)
-                    )
-                ),
+                next_attempt=next_attempt,
                 max_attempts=self.settings.max_retry_attempts,
                 metrics=self.metrics,
             )
 
-
-def lease_deadline(now: datetime, seconds: float) -> datetime:
-    return now + timedelta(seconds=seconds)
+        # What was sent must be recorded: a lost deadlock is run again, never dropped.
+        await run_transaction(self.sessionmaker, record)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnirelay.delivery.claim import ClaimedDelivery
 from omnirelay.destinations.base import Outcome, PreparedRequest
 from omnirelay.metrics import Metrics
 from omnirelay.models import (
@@ -19,6 +20,7 @@ from omnirelay.models import (
     EventDelivery,
     EventStatus,
     MarketingEvent,
+    table_of,
 )
 
 if TYPE_CHECKING:
@@ -70,6 +72,7 @@ def summarize(statuses: Counter[str]) -> EventStatus:
 
 
 async def refresh_event_status(session: AsyncSession, event_ids: set[int], now: datetime) -> None:
+    """Sum each event's deliveries up into its status; one UPDATE per resulting status."""
     if not event_ids:
         return
     counts: dict[int, Counter[str]] = {event_id: Counter() for event_id in event_ids}
@@ -80,23 +83,54 @@ async def refresh_event_status(session: AsyncSession, event_ids: set[int], now: 
     )
     for event_id, status, count in rows:
         counts[event_id][status] = count
-    updates = []
+    by_status: dict[EventStatus, list[int]] = defaultdict(list)
     for event_id, statuses in counts.items():
-        status = summarize(statuses)
-        updates.append(
+        by_status[summarize(statuses)].append(event_id)
+    for status, ids in by_status.items():
+        await update_in_chunks(
+            session,
+            table_of(MarketingEvent),
+            ids,
             {
-                "id": event_id,
                 "status": status.value,
                 "updated_at": now,
                 "processed_at": None if status == EventStatus.QUEUED else now,
-            }
+            },
         )
-    await session.execute(update(MarketingEvent), updates)
+
+
+async def update_in_chunks(
+    session: AsyncSession, table: Any, ids: list[int], values: dict[str, Any], chunk: int = 1000
+) -> None:
+    """``UPDATE table SET values WHERE id IN (ids)``, a thousand ids per statement."""
+    for start in range(0, len(ids), chunk):
+        await session.execute(
+            update(table).where(table.c.id.in_(ids[start : start + chunk])).values(values)
+        )
+
+
+class _Changes:
+    """Delivery state changes, grouped so that rows sharing the same new values are
+    written by one ``UPDATE ... WHERE id IN (...)`` (a batch of successes is one statement)."""
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
+
+    def add(self, delivery_id: int, values: dict[str, Any]) -> None:
+        self.groups[tuple(sorted(values.items()))].append(delivery_id)
+
+    async def write(self, session: AsyncSession) -> None:
+        table = table_of(EventDelivery)
+        for key, ids in self.groups.items():
+            values: dict[str, Any] = dict(key)
+            if values.pop("count_attempt", False):
+                values["attempt_count"] = table.c.attempt_count + 1
+            await update_in_chunks(session, table, ids, values)
 
 
 async def record_batch(
     session: AsyncSession,
-    deliveries: dict[int, EventDelivery],
+    deliveries: dict[int, ClaimedDelivery],
     report: BatchReport,
     now: datetime,
     *,
@@ -105,10 +139,12 @@ async def record_batch(
     metrics: Metrics,
 ) -> None:
     attempts: list[dict[str, Any]] = []
-    changes: list[dict[str, Any]] = []
+    changes = _Changes()
+    counted: Counter[tuple[str, str]] = Counter()
+    released = {"claimed_by": None, "lease_expires_at": None, "updated_at": now}
 
     def attempt_row(
-        delivery: EventDelivery, number: int, status: str, error: str | None, **extra: Any
+        delivery: ClaimedDelivery, number: int, status: str, error: str | None, **extra: Any
     ) -> None:
         attempts.append(
             {
@@ -128,39 +164,35 @@ async def record_batch(
         )
 
     def apply(
-        delivery: EventDelivery,
+        delivery: ClaimedDelivery,
         outcome: str,
         error: str | None,
         retry_after: float | None,
         http_status: int | None,
     ) -> None:
         number = delivery.attempt_count + 1
-        change: dict[str, Any] = {
-            "id": delivery.id,
-            "attempt_count": number,
+        values: dict[str, Any] = released | {
+            "count_attempt": True,
             "last_error": error,
             "last_http_status": http_status,
-            "claimed_by": None,
-            "lease_expires_at": None,
-            "updated_at": now,
         }
         if outcome == Outcome.DELIVERED:
-            change |= {
+            values |= {
                 "status": DeliveryStatus.DELIVERED.value,
                 "delivered_at": now,
                 "next_attempt_at": now,
             }
         elif outcome == Outcome.RETRY and number < max_attempts:
-            change |= {
+            values |= {
                 "status": DeliveryStatus.PENDING.value,
                 "next_attempt_at": next_attempt(number, retry_after),
             }
         else:
             if outcome == Outcome.RETRY:
-                change["last_error"] = f"gave up after {number} attempts: {error}"
-            change |= {"status": DeliveryStatus.DEAD.value, "next_attempt_at": now}
-        changes.append(change)
-        metrics.deliveries.labels(delivery.destination_code, change["status"]).inc()
+                values["last_error"] = f"gave up after {number} attempts: {error}"
+            values |= {"status": DeliveryStatus.DEAD.value, "next_attempt_at": now}
+        changes.add(delivery.id, values)
+        counted[(delivery.destination_code, values["status"])] += 1
 
     for sent in report.sent:
         row = _request_row(sent.destination_code, sent.request, sent)
@@ -187,44 +219,29 @@ async def record_batch(
     for delivery_id, (verdict, error) in report.decided.items():
         delivery = deliveries[delivery_id]
         if verdict == "skipped":
-            changes.append(
-                {
-                    "id": delivery_id,
+            changes.add(
+                delivery_id,
+                released
+                | {
                     "status": DeliveryStatus.SKIPPED.value,
                     "last_error": error,
-                    "claimed_by": None,
-                    "lease_expires_at": None,
                     "next_attempt_at": now,
-                    "updated_at": now,
-                }
+                },
             )
             attempt_row(delivery, delivery.attempt_count, "skipped", error)
-            metrics.deliveries.labels(delivery.destination_code, "skipped").inc()
+            counted[(delivery.destination_code, "skipped")] += 1
         else:
             apply(delivery, verdict, error, None, None)
             attempt_row(delivery, delivery.attempt_count + 1, verdict, error)
 
     for delivery_id in report.released:
-        changes.append(
-            {
-                "id": delivery_id,
-                "status": DeliveryStatus.PENDING.value,
-                "claimed_by": None,
-                "lease_expires_at": None,
-                "next_attempt_at": now,
-                "updated_at": now,
-            }
+        changes.add(
+            delivery_id, released | {"status": DeliveryStatus.PENDING.value, "next_attempt_at": now}
         )
 
     if attempts:
-        await session.execute(insert(EventAttempt), attempts)
-    for group in _same_keys(changes):
-        await session.execute(update(EventDelivery), group)
+        await session.execute(insert(table_of(EventAttempt)), attempts)
+    await changes.write(session)
     await refresh_event_status(session, {d.event_id for d in deliveries.values()}, now)
-
-
-def _same_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(sorted(row)), []).append(row)
-    return list(groups.values())
+    for (destination, status), count in counted.items():
+        metrics.deliveries.labels(destination, status).inc(count)

@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnirelay.delivery.recording import update_in_chunks
 from omnirelay.destinations import SGTM_CODES, get_destination
 from omnirelay.models import (
     AdAnalyticsPlatform,
@@ -26,6 +27,7 @@ from omnirelay.models import (
     PlatformCredential,
     SgtmConfig,
     Storefront,
+    table_of,
 )
 from omnirelay.models.base import utcnow
 
@@ -69,20 +71,37 @@ def allows(event_types: list[str] | None, event_type: str) -> bool:
     return not event_types or event_type in event_types
 
 
-async def claim_pending_events(session: AsyncSession, limit: int) -> list[MarketingEvent]:
+@dataclass(slots=True)
+class PendingEvent:
+    id: int
+    event_id: str
+    storefront_id: int | None
+    storefront_code: str | None
+    event_type: str
+    event_payload: str
+
+
+async def claim_pending_events(session: AsyncSession, limit: int) -> list[PendingEvent]:
     statement = (
-        select(MarketingEvent)
+        select(
+            MarketingEvent.id,
+            MarketingEvent.event_id,
+            MarketingEvent.storefront_id,
+            MarketingEvent.storefront_code,
+            MarketingEvent.event_type,
+            MarketingEvent.event_payload,
+        )
         .where(MarketingEvent.status == EventStatus.PENDING.value)
         .order_by(MarketingEvent.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name != "sqlite":
         statement = statement.with_for_update(skip_locked=True)
-    return list((await session.execute(statement)).scalars().all())
+    return [PendingEvent(*row) for row in await session.execute(statement)]
 
 
 async def _load_storefronts(
-    session: AsyncSession, events: list[MarketingEvent]
+    session: AsyncSession, events: list[PendingEvent]
 ) -> tuple[dict[int, Storefront], dict[str, Storefront]]:
     ids = {e.storefront_id for e in events if e.storefront_id is not None}
     codes = {e.storefront_code for e in events if e.storefront_id is None and e.storefront_code}
@@ -147,7 +166,7 @@ async def load_routes(
 
 
 def _deliveries_for(
-    event: MarketingEvent, routes: StorefrontRoutes
+    event: PendingEvent, routes: StorefrontRoutes
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Delivery rows for one event, and a note on destinations that were left out."""
     base = {"event_id": event.id, "storefront_id": routes.storefront.id}
@@ -192,11 +211,9 @@ async def route_pending_events(session: AsyncSession, limit: int) -> RoutingSumm
     by_id, by_code = await _load_storefronts(session, events)
     now = utcnow()
     updates: list[dict[str, Any]] = []
-    resolved: list[tuple[MarketingEvent, Storefront]] = []
+    resolved: list[tuple[PendingEvent, Storefront]] = []
 
-    def finish(
-        event: MarketingEvent, status: EventStatus, detail: str | None, **extra: Any
-    ) -> None:
+    def finish(event: PendingEvent, status: EventStatus, detail: str | None, **extra: Any) -> None:
         updates.append(
             {
                 "id": event.id,
@@ -265,24 +282,48 @@ async def route_pending_events(session: AsyncSession, limit: int) -> RoutingSumm
         finish(event, EventStatus.QUEUED, note, **extra)
 
     if delivery_rows:
-        for row in delivery_rows:
-            row.update(
-                status="pending",
-                attempt_count=0,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        for chunk in _grouped_by_keys(delivery_rows):
-            await session.execute(insert(EventDelivery), chunk)
+        defaults = {
+            "sgtm_config_id": None,
+            "credential_id": None,
+            "status": "pending",
+            "attempt_count": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        await session.execute(
+            insert(table_of(EventDelivery)), [defaults | row for row in delivery_rows]
+        )
         summary.deliveries = len(delivery_rows)
-    for chunk in _grouped_by_keys(updates):
-        await session.execute(update(MarketingEvent), chunk)
+    await _write_event_updates(session, updates)
     return summary
 
 
-def _grouped_by_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """executemany needs rows of one shape; rows here differ only in optional columns."""
+async def _write_event_updates(session: AsyncSession, updates: list[dict[str, Any]]) -> None:
+    """Rows that only change status share one UPDATE per (status, detail); rows that also
+    get their storefront filled in (direct INSERTs) are updated one by one."""
+    shared: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    individual = []
+    for row in updates:
+        if "storefront_code" in row or "storefront_id" in row:
+            individual.append(row)
+        else:
+            key = (row["status"], row["status_detail"], row["updated_at"], row["processed_at"])
+            shared[key].append(row["id"])
+    for (status, detail, updated_at, processed_at), ids in shared.items():
+        values = {
+            "status": status,
+            "status_detail": detail,
+            "updated_at": updated_at,
+            "processed_at": processed_at,
+        }
+        await update_in_chunks(session, table_of(MarketingEvent), ids, values)
+    for group in _same_shape(individual):
+        await session.execute(update(MarketingEvent), group)
+
+
+def _same_shape(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """executemany needs rows of one shape; these differ only in optional columns."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[tuple(sorted(row))].append(row)

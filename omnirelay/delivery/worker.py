@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.config import Settings
-from omnirelay.db import session_scope
+from omnirelay.db import run_transaction, session_scope
 from omnirelay.delivery.claim import claim_due_deliveries
 from omnirelay.delivery.engine import DeliveryEngine
 from omnirelay.delivery.routing import route_pending_events
@@ -71,51 +71,63 @@ class Worker:
         self._wakeup.set()
 
     async def run(self) -> None:
+        """Several lanes each claim and deliver a batch, so one batch's network wait
+        overlaps the next batch's database work."""
         log.info("worker %s started", self.worker_id)
         try:
-            while not self._stopping.is_set():
-                try:
-                    busy = await self.run_once()
-                except Exception:  # a bad batch must not stop the loop; it is retried
-                    log.exception("worker iteration failed")
-                    busy = False
-                if not busy:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            self._wakeup.wait(), timeout=self.settings.worker_poll_interval
-                        )
-                    self._wakeup.clear()
+            await asyncio.gather(
+                *(self._lane() for _ in range(self.settings.worker_batches_in_flight))
+            )
         finally:
             if self._own_client:
                 await self.client.aclose()
             log.info("worker %s stopped", self.worker_id)
 
+    async def _lane(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                busy = await self.run_once()
+            except Exception:  # a bad batch must not stop the loop; it is retried
+                log.exception("worker iteration failed")
+                busy = False
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._wakeup.wait(), timeout=self.settings.worker_poll_interval
+                    )
+                self._wakeup.clear()
+
     async def run_once(self) -> bool:
         """One pass. Returns True when there was work (so the loop goes on at once)."""
-        async with session_scope(self.sessionmaker) as session:
-            summary = await route_pending_events(session, self.settings.worker_batch_size)
+        batch = self.settings.worker_batch_size
+        summary = await run_transaction(
+            self.sessionmaker, lambda session: route_pending_events(session, batch)
+        )
         for result in ("queued", "skipped", "failed", "duplicate"):
             count = getattr(summary, result)
             if count:
                 self.metrics.events_routed.labels(result).inc(count)
         if self._stopping.is_set():
             return False
-        async with session_scope(self.sessionmaker) as session:
-            claimed = await claim_due_deliveries(
-                session,
-                self.worker_id,
-                self.settings.worker_batch_size,
-                self.settings.worker_lease_seconds,
-            )
+        lease = self.settings.worker_lease_seconds
+        claimed = await run_transaction(
+            self.sessionmaker,
+            lambda session: claim_due_deliveries(session, self.worker_id, batch, lease),
+        )
         if claimed:
             await self.engine.deliver(claimed)
         return bool(summary.routed or claimed)
 
     async def drain(self, max_passes: int = 1000) -> None:
-        """Run passes until nothing is due now (used by the CLI's one-shot mode and tests)."""
-        for _ in range(max_passes):
-            if not await self.run_once():
-                return
+        """Run passes until nothing is due now (the CLI's one-shot mode, tests, benchmarks),
+        with the same number of batches in flight as ``run``."""
+
+        async def lane() -> None:
+            for _ in range(max_passes):
+                if not await self.run_once():
+                    return
+
+        await asyncio.gather(*(lane() for _ in range(self.settings.worker_batches_in_flight)))
 
 
 async def refresh_queue_metrics(

@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
+import orjson
+
 
 class Outcome(StrEnum):
     DELIVERED = "delivered"
@@ -60,9 +62,15 @@ class PreparedRequest:
     warnings: dict[int, list[str]] = field(default_factory=dict)
 
     def body_bytes(self) -> bytes:
+        """The exact bytes sent (and signed, and audited)."""
         if self.json_body is None:
             return b""
-        return json.dumps(self.json_body, separators=(",", ":"), ensure_ascii=False).encode()
+        try:
+            return orjson.dumps(self.json_body)
+        except TypeError:  # a value orjson does not know: fall back to str()
+            return json.dumps(
+                self.json_body, separators=(",", ":"), ensure_ascii=False, default=str
+            ).encode()
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,15 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# North American numbers written in full international form (the bulk of US traffic).
+_NANP_E164_RE = re.compile(r"^\+1[2-9]\d{2}[2-9]\d{6}$")
+_PHONE_PUNCTUATION_RE = re.compile(r"[\s().\-]")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -35,7 +39,13 @@ def sha256_hex(normalized: str) -> str:
 
 def hash_normalized(value: Any, normalize: Any) -> str:
     """Normalize then hash; a value that already is a SHA-256 hex digest is kept as is."""
-    text = str(value).strip()
+    return _hash_normalized(str(value).strip(), normalize)
+
+
+@lru_cache(maxsize=65_536)
+def _hash_normalized(text: str, normalize: Any) -> str:
+    # Cities, states, countries, names and repeat customers recur across a backlog: the
+    # normalization (phone parsing above all) is worth doing once per distinct value.
     if is_sha256_hex(text):
         return text.lower()
     return sha256_hex(normalize(text))
@@ -53,11 +63,15 @@ def normalize_email(value: str, *, strip_gmail_dots: bool = False) -> str:
     return email
 
 
+@lru_cache(maxsize=65_536)  # parsing is the costliest normalization; customers recur
 def normalize_phone_e164(value: str, *, default_region: str | None = "US") -> str:
     """E.164 with the leading ``+`` (e.g. ``+16505551234``)."""
     raw = value.strip()
     if not raw:
         raise NormalizationError("phone is empty")
+    nanp = _NANP_E164_RE.match(_PHONE_PUNCTUATION_RE.sub("", raw))
+    if nanp:  # +1 NXX NXX XXXX: already valid E.164, no parsing needed
+        return nanp.group(0)
     try:
         number = phonenumbers.parse(raw, None if raw.startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:

@@ -1,5 +1,9 @@
 """Every ORM table, on one MetaData (Alembic's target)."""
 
+from typing import Any
+
+from sqlalchemy import Table
+
 from omnirelay.models.base import Base
 from omnirelay.models.delivery import (
     DeliveryRequest,
@@ -10,6 +14,13 @@ from omnirelay.models.delivery import (
 from omnirelay.models.event import EventStatus, MarketingEvent
 from omnirelay.models.platform import AdAnalyticsPlatform, PlatformCredential
 from omnirelay.models.storefront import SgtmConfig, Storefront
+
+
+def table_of(model: Any) -> Table:
+    """The Core table of a model, for bulk statements on hot paths."""
+    table: Table = model.__table__
+    return table
+
 
 __all__ = [
     "AdAnalyticsPlatform",
@@ -23,4 +34,5 @@ __all__ = [
     "PlatformCredential",
     "SgtmConfig",
     "Storefront",
+    "table_of",
 ]

@@ -10,18 +10,18 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnirelay.db import insert_skip_duplicates
-from omnirelay.models import EventStatus, MarketingEvent, Storefront
+from omnirelay.models import EventStatus, MarketingEvent, Storefront, table_of
 from omnirelay.relay.ingest_schemas import EventItem, IngestResult, RejectedItem
 
 SOURCE_API = "oms"
 _PENDING = EventStatus.PENDING.value
 _USER_ID_FIELDS = ("user_id", "customer_id", "external_id")
 _DEDUP_COLUMNS = ("storefront_id", "event_type", "event_id")
-MARKETING_EVENTS: Table = MarketingEvent.__table__  # type: ignore[assignment]
+MARKETING_EVENTS = table_of(MarketingEvent)
 
 
 def _first_error(exc: ValidationError) -> tuple[str | None, str]:

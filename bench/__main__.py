@@ -1,0 +1,17 @@
+"""`make bench`: every benchmark, each printing its figures as ratios against a floor
+measured in the same run. BENCH_SCALE=0.2 runs a quick, smaller pass."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bench import delivery, ingest
+
+
+async def main() -> None:
+    await ingest.main()
+    await delivery.main()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,380 @@
+"""Delivery: every figure measured side by side in one run, against the sandbox server.
+
+(a) Meta, batched: a backlog of events with customer data, pending -> delivered (attempts
+    recorded), beside the official facebook-business SDK's BatchProcessor (batch 1000,
+    4 concurrent) posting the same events to the same sandbox endpoint.
+(b) GA4, one request per event: omnirelay beside plain HTTP posts of the same bodies.
+(c) Sandbox answering after 50 ms, each worker's concurrency capped: 4 worker processes on
+    PostgreSQL beside 1, and every event sent exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from bench.common import (
+    KEY,
+    fresh_database,
+    process,
+    rate,
+    report,
+    sandbox_server,
+    scaled,
+    service_env,
+)
+from omnirelay.config import Settings
+from omnirelay.db import create_engine, create_sessionmaker, session_scope
+from omnirelay.delivery.worker import Worker
+from omnirelay.destinations.base import DestinationTarget, OutboundEvent
+from omnirelay.destinations.ga4 import Ga4MeasurementProtocol
+from omnirelay.metrics import Metrics
+from omnirelay.models import (
+    AdAnalyticsPlatform,
+    DeliveryStatus,
+    EventDelivery,
+    PlatformCredential,
+    Storefront,
+)
+from omnirelay.relay.ingest_service import ingest_batch
+from omnirelay.security import Vault
+
+CREDENTIALS = {
+    "meta": {"pixel_id": "1234567890", "access_token": "bench-meta-token"},
+    "ga4": {"measurement_id": "G-BENCH1234", "api_secret": "bench-ga4-secret"},
+}
+
+
+def customer_payload(n: int) -> dict[str, Any]:
+    when = (datetime.now(UTC) - timedelta(minutes=10)).isoformat().replace("+00:00", "Z")
+    return {
+        "t-value": "bosleyaffiliate_0123",
+        "storefront_id": "bosley",
+        "event_name": "purchase_completed",
+        "event_time": when,
+        "order_id": f"B{n:010d}",
+        "order_revenue": 80.79,
+        "currency": "USD",
+        "session_id": f"sess_{n}",
+        "utm_source": "google",
+        "utm_medium": "cpc",
+        "utm_campaign": "bosley_q1",
+        "email": f"customer{n}@example.com",
+        "phone": f"+1650555{n % 10000:04d}",
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "city": "Palo Alto",
+        "state": "CA",
+        "zip": "94301",
+        "country": "US",
+        "external_id": f"cust-{n}",
+        "client_ip_address": "203.0.113.9",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+        "page_url": "https://shop.example.com/checkout",
+    }
+
+
+def settings_for(url: str, **overrides: Any) -> Settings:
+    return Settings(
+        database_url=url,
+        encryption_key=KEY,
+        basic_auth_username="bench",
+        basic_auth_password="bench-password",
+        omnirelay_env="test",
+        **overrides,
+    )
+
+
+async def prepare_backlog(
+    url: str, platform: str, sandbox: str, payloads: list[dict[str, Any]]
+) -> None:
+    """Storefront, one credential pointing at the sandbox, and the events, all pending."""
+    engine = create_engine(url)
+    factory = create_sessionmaker(engine)
+    vault = Vault([KEY])
+    async with session_scope(factory) as session:
+        storefront = Storefront(code="bosley", name="Bosley")
+        session.add(storefront)
+        await session.flush()
+        platform_row = (
+            await session.execute(
+                select(AdAnalyticsPlatform).where(AdAnalyticsPlatform.platform_code == platform)
+            )
+        ).scalar_one()
+        session.add(
+            PlatformCredential(
+                storefront_id=storefront.id,
+                platform_id=platform_row.id,
+                credentials_encrypted=vault.encrypt(CREDENTIALS[platform]),
+                settings={"base_url": f"{sandbox}/{platform}"},
+            )
+        )
+    for start in range(0, len(payloads), 1000):
+        async with session_scope(factory) as session:
+            result = await ingest_batch(session, payloads[start : start + 1000])
+            assert result.accepted == len(payloads[start : start + 1000]), result
+    await engine.dispose()
+
+
+async def delivered_count(factory: Any) -> int:
+    async with factory() as session:
+        return int(
+            (
+                await session.execute(
+                    select(func.count()).where(
+                        EventDelivery.status == DeliveryStatus.DELIVERED.value
+                    )
+                )
+            ).scalar_one()
+        )
+
+
+async def omnirelay_in_process(url: str, count: int, **overrides: Any) -> float:
+    """Seconds for one in-process worker to take the backlog from pending to delivered."""
+    settings = settings_for(url, **overrides)
+    engine = create_engine(url)
+    factory = create_sessionmaker(engine)
+    worker = Worker(settings, factory, Vault([KEY]), Metrics())
+    started = time.perf_counter()
+    await worker.drain(max_passes=100_000)
+    elapsed = time.perf_counter() - started
+    delivered = await delivered_count(factory)
+    await worker.client.aclose()
+    await engine.dispose()
+    assert delivered == count, f"{delivered} of {count} delivered"
+    return elapsed
+
+
+def sdk_meta(sandbox: str, payloads: list[dict[str, Any]]) -> float:
+    """What a user would write with the official SDK, timed from payloads to all sent."""
+    from facebook_business.adobjects.serverside.action_source import ActionSource
+    from facebook_business.adobjects.serverside.batch_processor import BatchProcessor
+    from facebook_business.adobjects.serverside.custom_data import CustomData
+    from facebook_business.adobjects.serverside.event import Event
+    from facebook_business.adobjects.serverside.event_request_async import EventRequestAsync
+    from facebook_business.adobjects.serverside.user_data import UserData
+    from facebook_business.api import FacebookAdsApi
+    from facebook_business.session import FacebookSession
+
+    FacebookAdsApi.init(access_token=CREDENTIALS["meta"]["access_token"])
+    FacebookSession.GRAPH = f"{sandbox}/meta"
+    started = time.perf_counter()
+    events = [
+        Event(
+            event_name="Purchase",
+            event_time=int(
+                datetime.fromisoformat(p["event_time"].replace("Z", "+00:00")).timestamp()
+            ),
+            event_id=p["order_id"],
+            action_source=ActionSource.WEBSITE,
+            event_source_url=p["page_url"],
+            user_data=UserData(
+                email=p["email"],
+                phone=p["phone"].lstrip("+"),
+                first_name=p["first_name"].lower(),
+                last_name=p["last_name"].lower(),
+                city=p["city"].lower().replace(" ", ""),
+                state=p["state"].lower(),
+                zip_code=p["zip"],
+                country_code=p["country"].lower(),
+                external_id=p["external_id"],
+                client_ip_address=p["client_ip_address"],
+                client_user_agent=p["user_agent"],
+            ),
+            custom_data=CustomData(
+                value=p["order_revenue"], currency=p["currency"].lower(), order_id=p["order_id"]
+            ),
+        )
+        for p in payloads
+    ]
+    template = EventRequestAsync(pixel_id=CREDENTIALS["meta"]["pixel_id"], events=[])
+    BatchProcessor(batch_size=1000, concurrent_requests=4).process_events(template, events)
+    return time.perf_counter() - started
+
+
+async def sandbox_requests(sandbox: str, platform: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(timeout=60) as client:
+        return list(
+            (
+                await client.get(
+                    f"{sandbox}/_sandbox/requests",
+                    params={"platform": platform, "limit": 1_000_000},
+                )
+            ).json()["requests"]
+        )
+
+
+async def reset_sandbox(sandbox: str) -> None:
+    async with httpx.AsyncClient() as client:
+        await client.delete(f"{sandbox}/_sandbox/requests")
+
+
+async def bench_meta(sandbox: str) -> None:
+    count = scaled(10_000)
+    payloads = [customer_payload(n) for n in range(count)]
+    async with fresh_database("sqlite") as database:
+        await reset_sandbox(sandbox)
+        await prepare_backlog(database.url, "meta", sandbox, payloads)
+        ours = await omnirelay_in_process(database.url, count)
+    sent = await sandbox_requests(sandbox, "meta")
+    assert sum(len(r["body"]["data"]) for r in sent) == count and all(
+        r["response_status"] == 200 for r in sent
+    )
+    await reset_sandbox(sandbox)
+    theirs = await asyncio.to_thread(sdk_meta, sandbox, payloads)
+    sdk_sent = await sandbox_requests(sandbox, "meta")
+    assert all(r["response_status"] == 200 for r in sdk_sent), sdk_sent[0]["response_body"]
+    report(
+        f"(a) Meta CAPI, batched: {count:,} events with customer data (SQLite)",
+        [
+            ("omnirelay: pending -> delivered, attempts recorded", rate(count, ours)),
+            ("facebook-business SDK BatchProcessor(1000, 4)", rate(count, theirs)),
+        ],
+        "omnirelay / SDK",
+        theirs / ours,
+        ">= 2",
+    )
+
+
+async def plain_posts(bodies: list[tuple[str, bytes]], concurrency: int) -> float:
+    slots = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(
+        max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2
+    )
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def post(url: str, body: bytes) -> None:
+            async with slots:
+                response = await client.post(
+                    url, content=body, headers={"content-type": "application/json"}
+                )
+                assert response.status_code < 300
+
+        started = time.perf_counter()
+        await asyncio.gather(*(post(url, body) for url, body in bodies))
+        return time.perf_counter() - started
+
+
+def ga4_bodies(sandbox: str, payloads: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
+    destination = Ga4MeasurementProtocol()
+    target = DestinationTarget(
+        credentials=CREDENTIALS["ga4"], settings={"base_url": f"{sandbox}/ga4"}
+    )
+    events = [
+        OutboundEvent(
+            delivery_id=n,
+            event_id=p["order_id"],
+            event_type="purchase_completed",
+            destination_event_name="purchase",
+            event_time=datetime.fromisoformat(p["event_time"].replace("Z", "+00:00")),
+            storefront_code="bosley",
+            payload=p,
+        )
+        for n, p in enumerate(payloads)
+    ]
+    prepared = destination.prepare(events, target)
+    return [(r.url, r.body_bytes()) for r in prepared.requests]
+
+
+async def bench_ga4(sandbox: str) -> None:
+    count = scaled(3_000)
+    concurrency = 16
+    payloads = [customer_payload(n) for n in range(count)]
+    async with fresh_database("sqlite") as database:
+        await reset_sandbox(sandbox)
+        await prepare_backlog(database.url, "ga4", sandbox, payloads)
+        ours = await omnirelay_in_process(database.url, count, worker_concurrency=concurrency)
+    bodies = ga4_bodies(sandbox, payloads)
+    plain = await plain_posts(bodies, concurrency)
+    report(
+        f"(b) GA4 Measurement Protocol, one request per event: {count:,} events, {concurrency} in flight (SQLite)",
+        [
+            ("omnirelay: pending -> delivered, attempts recorded", rate(count, ours)),
+            ("plain httpx posts of the same bodies", rate(count, plain)),
+        ],
+        "omnirelay / plain HTTP",
+        plain / ours,
+        ">= 0.5",
+    )
+
+
+async def workers_on_postgresql(
+    sandbox: str, processes: int, count: int, concurrency: int
+) -> tuple[float, Counter[str]]:
+    payloads = [customer_payload(n) for n in range(count)]
+    async with fresh_database("postgresql") as database:
+        await reset_sandbox(sandbox)
+        async with httpx.AsyncClient() as client:
+            await client.put(
+                f"{sandbox}/_sandbox/faults/ga4", json={"kind": "none", "delay_ms": 50}
+            )
+        await prepare_backlog(database.url, "ga4", sandbox, [])
+        env = service_env(
+            database.url,
+            WORKER_CONCURRENCY=str(concurrency),
+            WORKER_BATCH_SIZE=str(concurrency * 4),
+            WORKER_POLL_INTERVAL="0.05",
+        )
+        engine = create_engine(database.url)
+        factory = create_sessionmaker(engine)
+        procs = [process(["omnirelay.cli", "worker"], env) for _ in range(processes)]
+        for proc in procs:
+            proc.__enter__()
+        try:
+            await asyncio.sleep(3)  # workers are up and idle
+            started = time.perf_counter()
+            for start in range(0, count, 1000):
+                async with session_scope(factory) as session:
+                    await ingest_batch(session, payloads[start : start + 1000])
+            while await delivered_count(factory) < count:
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - started
+        finally:
+            for proc in procs:
+                proc.__exit__(None, None, None)
+            await engine.dispose()
+    sent = Counter(
+        r["body"]["events"][0]["params"]["transaction_id"]
+        for r in await sandbox_requests(sandbox, "ga4")
+    )
+    return elapsed, sent
+
+
+async def bench_scale_out(sandbox: str) -> None:
+    count = scaled(1_200)
+    concurrency = 4
+    try:
+        one, sent_one = await workers_on_postgresql(sandbox, 1, count, concurrency)
+        four, sent_four = await workers_on_postgresql(sandbox, 4, count, concurrency)
+    finally:
+        await reset_sandbox(sandbox)
+    duplicates = sum(c - 1 for c in sent_one.values()) + sum(c - 1 for c in sent_four.values())
+    assert len(sent_one) == count and len(sent_four) == count
+    report(
+        f"(c) scale-out on PostgreSQL: {count:,} GA4 events, sandbox answers after 50 ms, {concurrency} in flight per worker",
+        [("1 worker process", rate(count, one)), ("4 worker processes", rate(count, four))],
+        "4 workers / 1 worker",
+        one / four,
+        ">= 3",
+    )
+    print(f"  {'duplicate sends (both runs)':<52} {duplicates:>10}   (target 0)")
+
+
+async def main() -> None:
+    with sandbox_server() as sandbox:
+        from bench.common import wait_until_up
+
+        await wait_until_up(f"{sandbox}/_sandbox/faults")
+        await bench_meta(sandbox)
+        await bench_ga4(sandbox)
+        await bench_scale_out(sandbox)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
