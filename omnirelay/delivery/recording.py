@@ -194,10 +194,10 @@ async def record_batch(
         changes.add(delivery.id, values)
         counted[(delivery.destination_code, values["status"])] += 1
 
-    for sent in report.sent:
-        row = _request_row(sent.destination_code, sent.request, sent)
-        session.add(row)
-        await session.flush()
+    request_rows = [_request_row(sent.destination_code, sent.request, sent) for sent in report.sent]
+    session.add_all(request_rows)
+    await session.flush()  # one multi-row INSERT for every request of the batch
+    for sent, row in zip(report.sent, request_rows, strict=True):
         warnings = sent.request.warnings
         for outcome in sent.outcomes:
             delivery = deliveries.get(outcome.delivery_id)
