@@ -321,23 +321,23 @@ async def workers_connected(factory: Any, processes: int, timeout: float = 120) 
     raise RuntimeError("worker processes did not start")
 
 
-async def workers_on_postgresql(
-    sandbox: str, processes: int, count: int, concurrency: int
-) -> tuple[float, Counter[str]]:
-    payloads = [customer_payload(n) for n in range(count)]
+async def worker_processes(
+    sandbox: str,
+    platform: str,
+    processes: int,
+    payloads: list[dict[str, Any]],
+    fault: dict[str, Any] | None = None,
+    **settings: str,
+) -> tuple[float, list[dict[str, Any]]]:
+    """Seconds for ``processes`` worker processes on PostgreSQL to deliver a backlog that
+    appears at once (timed from its commit), and what the sandbox received."""
     async with fresh_database("postgresql") as database:
         await reset_sandbox(sandbox)
-        async with httpx.AsyncClient() as client:
-            await client.put(
-                f"{sandbox}/_sandbox/faults/ga4", json={"kind": "none", "delay_ms": 50}
-            )
-        await prepare_backlog(database.url, "ga4", sandbox, [])
-        env = service_env(
-            database.url,
-            WORKER_CONCURRENCY=str(concurrency),
-            WORKER_BATCH_SIZE=str(concurrency * 4),
-            WORKER_POLL_INTERVAL="0.5",
-        )
+        if fault:
+            async with httpx.AsyncClient() as client:
+                await client.put(f"{sandbox}/_sandbox/faults/{platform}", json=fault)
+        await prepare_backlog(database.url, platform, sandbox, [])
+        env = service_env(database.url, WORKER_POLL_INTERVAL="0.5", **settings)
         engine = create_engine(database.url)
         factory = create_sessionmaker(engine)
         procs = [process(["omnirelay.cli", "worker"], env) for _ in range(processes)]
@@ -345,32 +345,36 @@ async def workers_on_postgresql(
             proc.__enter__()
         try:
             await workers_connected(factory, processes)
-            started = time.perf_counter()
-            for start in range(0, count, 1000):
-                async with session_scope(factory) as session:
+            async with session_scope(factory) as session:
+                for start in range(0, len(payloads), 1000):
                     await ingest_batch(session, payloads[start : start + 1000])
-            while await delivered_count(factory) < count:
-                await asyncio.sleep(0.05)
+            started = time.perf_counter()
+            while await delivered_count(factory) < len(payloads):
+                await asyncio.sleep(0.02)
             elapsed = time.perf_counter() - started
         finally:
             for proc in procs:
                 proc.__exit__(None, None, None)
             await engine.dispose()
-    sent = Counter(
-        r["body"]["events"][0]["params"]["transaction_id"]
-        for r in await sandbox_requests(sandbox, "ga4")
-    )
-    return elapsed, sent
+    return elapsed, await sandbox_requests(sandbox, platform)
+
+
+def ga4_sends(requests: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(r["body"]["events"][0]["params"]["transaction_id"] for r in requests)
 
 
 async def bench_scale_out(sandbox: str) -> None:
     count = scaled(800)
     concurrency = 2
+    payloads = [customer_payload(n) for n in range(count)]
+    fault = {"kind": "none", "delay_ms": 50}
+    cap = {"WORKER_CONCURRENCY": str(concurrency), "WORKER_BATCH_SIZE": str(concurrency * 4)}
     try:
-        one, sent_one = await workers_on_postgresql(sandbox, 1, count, concurrency)
-        four, sent_four = await workers_on_postgresql(sandbox, 4, count, concurrency)
+        one, requests_one = await worker_processes(sandbox, "ga4", 1, payloads, fault, **cap)
+        four, requests_four = await worker_processes(sandbox, "ga4", 4, payloads, fault, **cap)
     finally:
         await reset_sandbox(sandbox)
+    sent_one, sent_four = ga4_sends(requests_one), ga4_sends(requests_four)
     duplicates = sum(c - 1 for c in sent_one.values()) + sum(c - 1 for c in sent_four.values())
     assert len(sent_one) == count and len(sent_four) == count
     report(

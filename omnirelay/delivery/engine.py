@@ -32,7 +32,10 @@ from omnirelay.delivery.context import (
 from omnirelay.destinations import get_destination
 from omnirelay.destinations.base import (
     DeliveryOutcome,
+    Destination,
+    DestinationTarget,
     HttpResult,
+    OutboundEvent,
     Outcome,
     PreparedRequest,
 )
@@ -48,6 +51,19 @@ class SentRequest:
     result: HttpResult
     duration_ms: int
     outcomes: list[DeliveryOutcome]
+
+
+@dataclass(frozen=True)
+class OutboundBatch:
+    """Events bound for one destination, with what is needed to prepare them again."""
+
+    code: str
+    module: Destination
+    target: DestinationTarget
+    events: list[OutboundEvent]
+
+    def with_events(self, events: list[OutboundEvent]) -> OutboundBatch:
+        return OutboundBatch(self.code, self.module, self.target, events)
 
 
 @dataclass
@@ -83,31 +99,32 @@ class DeliveryEngine:
         groups: dict[tuple[str, str], list[ClaimedDelivery]] = defaultdict(list)
         for delivery in deliveries:
             groups[(delivery.destination_code, delivery.destination_key)].append(delivery)
-        requests: list[tuple[str, PreparedRequest]] = []
-        for (code, key), members in groups.items():
-            requests += self._prepare(code, destinations[key], members, events, report)
-        sends = [self._send(code, request, report) for code, request in requests]
-        await asyncio.gather(*sends)
+        batches = [
+            self._outbound(code, destinations[key], members, events, report)
+            for (code, key), members in groups.items()
+        ]
+        await asyncio.gather(*(self._send_batch(batch, report) for batch in batches if batch))
         await self._record(deliveries, report)
         return report
 
-    def _prepare(
+    def _outbound(
         self,
         code: str,
         destination: ResolvedDestination,
         members: list[ClaimedDelivery],
         events: dict[int, StoredEvent],
         report: BatchReport,
-    ) -> list[tuple[str, PreparedRequest]]:
+    ) -> OutboundBatch | None:
+        """The events one destination will get, after the checks made at send time."""
         module = get_destination(code)
         if module is None:
             for d in members:
                 report.decided[d.id] = (Outcome.PERMANENT.value, f"no sender for {code!r}")
-            return []
+            return None
         if destination.blocked or destination.target is None:
             for d in members:
                 report.decided[d.id] = ("skipped", destination.blocked)
-            return []
+            return None
         outbound = []
         for delivery in members:
             event = events.get(delivery.event_id)
@@ -125,14 +142,18 @@ class DeliveryEngine:
                     delivery, event, destination.event_name_map, module.default_event_names
                 )
             )
-        if not outbound:
-            return []
-        prepared = module.prepare(outbound, destination.target)
+        return OutboundBatch(code, module, destination.target, outbound) if outbound else None
+
+    async def _send_batch(self, batch: OutboundBatch, report: BatchReport) -> None:
+        """Prepare and send; a request refused as a whole (SPLIT) is sent again in halves."""
+        prepared = batch.module.prepare(batch.events, batch.target)
         for outcome in prepared.rejected:
             report.decided[outcome.delivery_id] = (Outcome.PERMANENT.value, outcome.error)
-        return [(code, request) for request in prepared.requests]
+        await asyncio.gather(*(self._send(batch, request, report) for request in prepared.requests))
 
-    async def _send(self, code: str, request: PreparedRequest, report: BatchReport) -> None:
+    async def _send(
+        self, batch: OutboundBatch, request: PreparedRequest, report: BatchReport
+    ) -> None:
         async with self._slots:
             if self.stopping.is_set():
                 report.released.extend(request.delivery_ids)
@@ -140,11 +161,20 @@ class DeliveryEngine:
             started = time.perf_counter()
             result = await self._http(request)
             duration = time.perf_counter() - started
-        module = get_destination(code)
-        assert module is not None
-        outcomes = module.classify(request, result)
-        self.metrics.attempt_seconds.labels(code).observe(duration)
-        report.sent.append(SentRequest(code, request, result, int(duration * 1000), outcomes))
+        outcomes = batch.module.classify(request, result)
+        self.metrics.attempt_seconds.labels(batch.code).observe(duration)
+        report.sent.append(SentRequest(batch.code, request, result, int(duration * 1000), outcomes))
+        refused = {o.delivery_id for o in outcomes if o.outcome == Outcome.SPLIT}
+        if refused:
+            events = [e for e in batch.events if e.delivery_id in refused]
+            half = len(events) // 2
+            await asyncio.gather(
+                *(
+                    self._send_batch(batch.with_events(part), report)
+                    for part in (events[:half], events[half:])
+                    if part
+                )
+            )
 
     async def _http(self, request: PreparedRequest) -> HttpResult:
         try:

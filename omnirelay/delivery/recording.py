@@ -204,7 +204,10 @@ async def record_batch(
             if delivery is None:
                 continue
             error = scrub(outcome.error, sent.request.secrets)
-            apply(delivery, outcome.outcome, error, outcome.retry_after, sent.result.status_code)
+            if outcome.outcome != Outcome.SPLIT:  # a split's verdict comes from its halves
+                apply(
+                    delivery, outcome.outcome, error, outcome.retry_after, sent.result.status_code
+                )
             attempt_row(
                 delivery,
                 delivery.attempt_count + 1,

@@ -21,6 +21,9 @@ class Outcome(StrEnum):
     DELIVERED = "delivered"
     RETRY = "retry"  # transient: network, timeout, 408, 429, 5xx, platform "try later" codes
     PERMANENT = "permanent"  # invalid payload or credentials: retrying cannot help
+    # The platform refused the whole request because of some event in it and did not say
+    # which: the engine sends the events again in halves until the bad one stands alone.
+    SPLIT = "split"
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,13 @@ def all_outcomes(
 ) -> list[DeliveryOutcome]:
     """The same outcome for every delivery the request carried."""
     return _all(request, outcome, error, retry_after)
+
+
+def refused_as_a_whole(request: PreparedRequest, detail: str) -> list[DeliveryOutcome]:
+    """A request refused for invalid content: SPLIT when it carried several events (so one
+    bad event cannot sink the others), PERMANENT when it carried one."""
+    outcome = Outcome.SPLIT if len(request.delivery_ids) > 1 else Outcome.PERMANENT
+    return _all(request, outcome, detail)
 
 
 def payload_str(payload: Mapping[str, Any], *keys: str) -> str | None:

@@ -69,6 +69,7 @@ from omnirelay.destinations.base import (
     parse_retry_after,
     payload_float,
     payload_str,
+    refused_as_a_whole,
 )
 from omnirelay.destinations.hashing import (
     NormalizationError,
@@ -99,7 +100,7 @@ CREDENTIAL_CODES = frozenset({10, 102, 104, 190}) | frozenset(range(200, 300))
 INVALID_PARAMETER = 100
 CAPI_EVENT_SUBCODES = range(2804000, 2805000)
 AUTO_ACTION_SOURCE = "auto"
-BATCH_RETRY_NOTE = "batch rejected by one invalid event; resending individually"
+BATCH_RETRY_NOTE = "batch rejected by an invalid event; resending in halves to find it"
 # Customer information made only of a subset of one of these is rejected by Meta.
 TOO_BROAD_USER_DATA = (
     frozenset({"ct", "country", "st", "zp", "ge", "client_user_agent"}),
@@ -403,7 +404,7 @@ class MetaConversionsApi:
                 for index, delivery_id in enumerate(request.delivery_ids)
             ]
         if code == INVALID_PARAMETER and subcode in CAPI_EVENT_SUBCODES and not suspects:
-            return all_outcomes(request, Outcome.RETRY, f"{BATCH_RETRY_NOTE}: {detail}", 0.0)
+            return refused_as_a_whole(request, f"{BATCH_RETRY_NOTE}: {detail}")
         return all_outcomes(request, Outcome.PERMANENT, detail)
 
     def _suspect_indices(self, request: PreparedRequest) -> set[int]:

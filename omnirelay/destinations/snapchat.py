@@ -57,6 +57,7 @@ from omnirelay.destinations.base import (
     classify_by_status,
     payload_float,
     payload_str,
+    refused_as_a_whole,
 )
 from omnirelay.destinations.hashing import (
     NormalizationError,
@@ -163,6 +164,7 @@ class SnapchatConversionsApi:
                 per_event = _per_event_outcomes(request, body)
                 if per_event is not None:
                     return per_event
+                return refused_as_a_whole(request, _error_text(body))
             return by_status
         if not isinstance(body, dict) or "status" not in body:
             return all_outcomes(request, Outcome.DELIVERED)  # 2xx: Snap accepted the batch
@@ -171,7 +173,7 @@ class SnapchatConversionsApi:
             return per_event
         if str(body.get("status")).upper() == "VALID":
             return all_outcomes(request, Outcome.DELIVERED)
-        return all_outcomes(request, Outcome.PERMANENT, _error_text(body))
+        return refused_as_a_whole(request, _error_text(body))
 
 
 def _build_event(

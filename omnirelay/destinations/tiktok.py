@@ -56,6 +56,7 @@ from omnirelay.destinations.base import (
     parse_retry_after,
     payload_float,
     payload_str,
+    refused_as_a_whole,
 )
 from omnirelay.destinations.hashing import (
     NormalizationError,
@@ -210,7 +211,7 @@ class TikTokEventsApi:
         """
         match = _ITEM_INDEX_RE.search(message)
         if match is None or len(request.delivery_ids) == 1:
-            return all_outcomes(request, Outcome.PERMANENT, detail)
+            return refused_as_a_whole(request, detail)
         index = int(match.group(1) or match.group(2))
         if index >= len(request.delivery_ids):
             return all_outcomes(request, Outcome.PERMANENT, detail)

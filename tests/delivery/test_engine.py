@@ -301,3 +301,36 @@ async def test_shutdown_releases_claimed_deliveries_not_yet_sent(
     assert (delivery.status, delivery.attempt_count, delivery.claimed_by) == ("pending", 0, None)
     assert delivery.next_attempt_at <= datetime.now(UTC)
     assert SANDBOX.recorded("meta") == []
+
+
+async def test_a_batch_refused_as_a_whole_is_split_until_the_bad_event_stands_alone(
+    client, sessionmaker, worker, monkeypatch
+) -> None:
+    from omnirelay import destinations
+    from omnirelay.destinations.base import refused_as_a_whole
+    from omnirelay.destinations.meta import MetaConversionsApi
+
+    class RefusesOneEvent(MetaConversionsApi):
+        """Meta as it behaves when it rejects a batch without naming the bad event."""
+
+        def classify(self, request, result):  # type: ignore[no-untyped-def]
+            ids = [e["event_id"] for e in request.json_body["data"]]
+            if "ORD00000003" in ids:
+                return refused_as_a_whole(request, "Invalid parameter")
+            return super().classify(request, result)
+
+    monkeypatch.setitem(destinations.DESTINATIONS, "meta", RefusesOneEvent())
+    await add_storefront(client)
+    await add_platform(client, "meta")
+    await post_events(client, [customer_event(n) for n in range(8)])
+    await worker.drain()
+
+    rows = await deliveries(sessionmaker)
+    statuses = {d.event_id: (d.status, d.attempt_count) for d in rows}
+    bad = next(e.id for e in await events(sessionmaker) if e.event_id == "ORD00000003")
+    assert statuses.pop(bad) == ("dead", 1)
+    assert set(statuses.values()) == {("delivered", 1)}
+    # 8 -> 4 + 4 -> 2 + 2 -> 1 + 1: seven requests, the bad event alone in the last
+    assert sorted(len(r.body["data"]) for r in SANDBOX.recorded("meta")) == [1, 1, 2, 2, 4, 4, 8]
+    bad_attempts = [a.status for a in await attempts(sessionmaker) if a.event_id == bad]
+    assert bad_attempts == ["split", "split", "split", "permanent"]

@@ -360,9 +360,9 @@ async def test_classify_finds_the_event_that_aged_out_since_prepare() -> None:
     assert [o.outcome for o in outcomes] == [Outcome.PERMANENT, Outcome.RETRY, Outcome.RETRY]
 
 
-async def test_classify_unidentified_bad_event_retries_the_batch() -> None:
+async def test_classify_unidentified_bad_event_splits_the_batch() -> None:
     outcomes = meta().classify(batch_request(), result(400, meta_error(100, 2804019)))
-    assert {(o.outcome, o.retry_after) for o in outcomes} == {(Outcome.RETRY, 0.0)}
+    assert {o.outcome for o in outcomes} == {Outcome.SPLIT}
     assert (outcomes[0].error or "").startswith(BATCH_RETRY_NOTE)
 
 

@@ -252,10 +252,12 @@ async def test_named_item_fails_alone() -> None:
     assert outcomes[9].outcome is Outcome.RETRY
 
 
-async def test_unnamed_item_error_fails_whole_batch() -> None:
+async def test_unnamed_item_error_splits_the_batch() -> None:
     body = ok_body(40002, "Invalid value for event_id: not a valid string.")
     outcomes = classify(HttpResult(200, body=body), 7, 8)
-    assert {o.outcome for o in outcomes.values()} == {Outcome.PERMANENT}
+    assert {o.outcome for o in outcomes.values()} == {Outcome.SPLIT}
+    [alone] = classify(HttpResult(200, body=body), 7).values()
+    assert alone.outcome == Outcome.PERMANENT
 
 
 # --- sandbox round trip ----------------------------------------------------------------
