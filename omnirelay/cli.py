@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from omnirelay.config import Settings, ensure_local_secrets
+from omnirelay.config import Settings
 from omnirelay.errors import OmniRelayError
 
 app = typer.Typer(help="omnirelay: server-side marketing event relay.", no_args_is_help=True)
@@ -34,7 +34,9 @@ def _settings() -> Settings:
 
 
 def _announce_local_secrets(settings: Settings) -> None:
-    path = ensure_local_secrets(settings)
+    from omnirelay import config
+
+    path = config.local_secrets_in_use
     if path is not None:
         typer.secho(
             f"Using local development secrets from {path} "

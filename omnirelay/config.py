@@ -111,8 +111,13 @@ def ensure_local_secrets(settings: Settings) -> Path | None:
     return path
 
 
+# Where the process's local development secrets came from, if it used them.
+local_secrets_in_use: Path | None = None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    global local_secrets_in_use
     settings = Settings()
-    ensure_local_secrets(settings)
+    local_secrets_in_use = ensure_local_secrets(settings)
     return settings
