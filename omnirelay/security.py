@@ -58,14 +58,6 @@ class Vault:
             ) from None
 
 
-def mask_secrets(values: dict[str, Any], secret_fields: set[str] | None = None) -> dict[str, Any]:
-    """A copy safe to show: secret fields (all fields when none are named) are masked."""
-    return {
-        key: (MASK if secret_fields is None or key in secret_fields else value)
-        for key, value in values.items()
-    }
-
-
 _basic = HTTPBasic(auto_error=False)
 
 

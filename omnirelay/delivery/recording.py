@@ -22,12 +22,12 @@ from omnirelay.models import (
     MarketingEvent,
     table_of,
 )
+from omnirelay.security import MASK
 
 if TYPE_CHECKING:
     from omnirelay.delivery.engine import BatchReport
 
 RESPONSE_LIMIT = 4096  # characters of a response body kept in the audit
-MASK = "********"
 
 
 def scrub(text: str | None, secrets: list[str]) -> str | None:

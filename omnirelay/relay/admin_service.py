@@ -28,12 +28,19 @@ _URL = TypeAdapter(AnyHttpUrl)
 
 
 async def paginate(
-    session: AsyncSession, statement: Select[Any], limit: int, offset: int
+    session: AsyncSession,
+    statement: Select[Any] | Select[Any, Any],
+    limit: int,
+    offset: int,
+    *,
+    whole_rows: bool = False,
 ) -> tuple[list[Any], int]:
+    """One page and the total; entities, or whole rows when the select joins several."""
     total = (
         await session.execute(select(func.count()).select_from(statement.subquery()))
     ).scalar_one()
-    rows = (await session.execute(statement.limit(limit).offset(offset))).scalars().all()
+    result = await session.execute(statement.limit(limit).offset(offset))
+    rows = result.all() if whole_rows else result.scalars().all()
     return list(rows), int(total)
 
 
@@ -213,17 +220,11 @@ def _apply_sgtm_fields(config: SgtmConfig, body: s._SgtmFields, vault: Vault) ->
     fields = body.model_fields_set
     if body.sgtm_url is not None:
         config.sgtm_url = str(body.sgtm_url).rstrip("/")
-    for name in (
-        "client_type",
-        "measurement_id",
-        "custom_endpoint_path",
-        "event_types",
-        "event_name_map",
-        "is_active",
-    ):
-        if name in fields and (
-            getattr(body, name) is not None or name not in ("client_type", "is_active")
-        ):
+    for name in ("client_type", "is_active"):  # not nullable: null leaves them as they are
+        if getattr(body, name) is not None:
+            setattr(config, name, getattr(body, name))
+    for name in ("measurement_id", "custom_endpoint_path", "event_types", "event_name_map"):
+        if name in fields:  # nullable: an explicit null clears them
             setattr(config, name, getattr(body, name))
     if "api_secret" in fields:
         config.api_secret_encrypted = vault.encrypt(body.api_secret) if body.api_secret else None
@@ -505,11 +506,8 @@ async def list_credentials(
         )
     if is_active is not None:
         statement = statement.where(PlatformCredential.is_active == is_active)
-    total = (
-        await session.execute(select(func.count()).select_from(statement.subquery()))
-    ).scalar_one()
-    rows = (await session.execute(statement.limit(limit).offset(offset))).all()
-    return [(c, p) for c, p in rows], int(total)
+    rows, total = await paginate(session, statement, limit, offset, whole_rows=True)
+    return [(c, p) for c, p in rows], total
 
 
 def _check_settings(settings: dict[str, Any] | None) -> None:
