@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, event
+from sqlalchemy import BigInteger, ColumnElement, Table, any_, event, literal
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -186,3 +186,12 @@ async def run_transaction(
                 raise
             await asyncio.sleep(0.01 * attempt)
     raise AssertionError("unreachable")
+
+
+def id_in(session: AsyncSession, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
+    """``column IN (ids)`` for a long list of integer ids. PostgreSQL gets one array
+    parameter (``= ANY($1)``): the statement text stays the same whatever the count, so it
+    is prepared once, and no per-id placeholder is rendered on every call."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(list(ids), postgresql.ARRAY(BigInteger)))
+    return column.in_(ids)

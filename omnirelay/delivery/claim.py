@@ -1,4 +1,4 @@
-"""Claiming due deliveries: one small function per dialect.
+"""Claiming due deliveries, with ``FOR UPDATE SKIP LOCKED`` where the database has it.
 
 A claim sets ``status = in_flight`` and pushes ``next_attempt_at`` to the lease expiry, so
 a row whose worker died becomes due again when the lease runs out, with no sweeper.
@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnirelay.db import id_in
 from omnirelay.models import DeliveryStatus, EventDelivery, table_of
 from omnirelay.models.base import utcnow
 
@@ -35,7 +36,28 @@ class ClaimedDelivery:
     attempt_count: int
 
 
-_COLUMNS = tuple(table_of(EventDelivery).c[name] for name in ClaimedDelivery.__slots__)
+COLUMNS = tuple(table_of(EventDelivery).c[name] for name in ClaimedDelivery.__slots__)
+
+
+@dataclass(slots=True, frozen=True)
+class Lease:
+    """Who holds a claim and until when."""
+
+    worker_id: str
+    until: datetime
+
+    @classmethod
+    def starting(cls, worker_id: str, now: datetime, seconds: float) -> Lease:
+        return cls(worker_id, now + timedelta(seconds=seconds))
+
+    def claim_values(self, now: datetime) -> dict[str, object]:
+        return {
+            "status": DeliveryStatus.IN_FLIGHT.value,
+            "claimed_by": self.worker_id,
+            "lease_expires_at": self.until,
+            "next_attempt_at": self.until,
+            "updated_at": now,
+        }
 
 
 def _claimed(rows: Any) -> list[ClaimedDelivery]:
@@ -46,89 +68,47 @@ def _due(now: datetime) -> ColumnElement[bool]:
     return and_(EventDelivery.status.in_(_CLAIMABLE), EventDelivery.next_attempt_at <= now)
 
 
-def _claim_values(worker_id: str, lease_until: datetime, now: datetime) -> dict[str, object]:
-    return {
-        "status": DeliveryStatus.IN_FLIGHT.value,
-        "claimed_by": worker_id,
-        "lease_expires_at": lease_until,
-        "next_attempt_at": lease_until,
-        "updated_at": now,
-    }
-
-
 async def claim_due_deliveries(
     session: AsyncSession, worker_id: str, limit: int, lease_seconds: float
 ) -> list[ClaimedDelivery]:
     now = utcnow()
-    lease_until = now + timedelta(seconds=lease_seconds)
+    lease = Lease.starting(worker_id, now, lease_seconds)
+    return await claim_due(session, lease, limit, now)
+
+
+async def claim_due(
+    session: AsyncSession, lease: Lease, limit: int, now: datetime
+) -> list[ClaimedDelivery]:
+    """Claim up to ``limit`` deliveries due at ``now`` under ``lease``."""
+    due = (
+        select(EventDelivery.id)
+        .where(_due(now))
+        .order_by(EventDelivery.next_attempt_at, EventDelivery.id)
+        .limit(limit)
+    )
+    values = lease.claim_values(now)
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return await _claim_postgresql(session, worker_id, limit, now, lease_until)
     if dialect in ("mysql", "mariadb"):
-        return await _claim_mysql(session, worker_id, limit, now, lease_until)
-    return await _claim_sqlite(session, worker_id, limit, now, lease_until)
-
-
-async def _claim_postgresql(
-    session: AsyncSession, worker_id: str, limit: int, now: datetime, lease_until: datetime
-) -> list[ClaimedDelivery]:
-    due = (
-        select(EventDelivery.id)
-        .where(_due(now))
-        .order_by(EventDelivery.next_attempt_at, EventDelivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+        # No UPDATE ... RETURNING: lock the rows with SKIP LOCKED, then update them.
+        claimed = _claimed(
+            await session.execute(due.with_only_columns(*COLUMNS).with_for_update(skip_locked=True))
+        )
+        if claimed:
+            await session.execute(
+                update(EventDelivery)
+                .where(id_in(session, EventDelivery.id, [d.id for d in claimed]))
+                .values(values)
+                .execution_options(synchronize_session=False)
+            )
+        return claimed
+    if dialect == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    # On SQLite there is one writer at a time: the UPDATE itself is the lock.
     statement = (
         update(EventDelivery)
-        .where(EventDelivery.id.in_(due))
-        .values(_claim_values(worker_id, lease_until, now))
-        .returning(*_COLUMNS)
-        .execution_options(synchronize_session=False)
-    )
-    return _claimed(await session.execute(statement))
-
-
-async def _claim_mysql(
-    session: AsyncSession, worker_id: str, limit: int, now: datetime, lease_until: datetime
-) -> list[ClaimedDelivery]:
-    # MySQL has no UPDATE ... RETURNING: lock the rows with SKIP LOCKED, then update them.
-    claimed = _claimed(
-        await session.execute(
-            select(*_COLUMNS)
-            .where(_due(now))
-            .order_by(EventDelivery.next_attempt_at, EventDelivery.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    )
-    if claimed:
-        await session.execute(
-            update(EventDelivery)
-            .where(EventDelivery.id.in_([d.id for d in claimed]))
-            .values(_claim_values(worker_id, lease_until, now))
-            .execution_options(synchronize_session=False)
-        )
-    return claimed
-
-
-async def _claim_sqlite(
-    session: AsyncSession, worker_id: str, limit: int, now: datetime, lease_until: datetime
-) -> list[ClaimedDelivery]:
-    # SQLite has one writer at a time: the UPDATE itself is the lock.
-    due = (
-        select(EventDelivery.id)
-        .where(_due(now))
-        .order_by(EventDelivery.next_attempt_at, EventDelivery.id)
-        .limit(limit)
-        .scalar_subquery()
-    )
-    statement = (
-        update(EventDelivery)
-        .where(EventDelivery.id.in_(due))
-        .values(_claim_values(worker_id, lease_until, now))
-        .returning(*_COLUMNS)
+        .where(EventDelivery.id.in_(due.scalar_subquery()))
+        .values(values)
+        .returning(*COLUMNS)
         .execution_options(synchronize_session=False)
     )
     return _claimed(await session.execute(statement))

@@ -13,6 +13,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnirelay.db import id_in
 from omnirelay.delivery.claim import ClaimedDelivery
 from omnirelay.destinations.base import DestinationTarget, OutboundEvent
 from omnirelay.models import (
@@ -89,7 +90,7 @@ _EVENT_COLUMNS = (
 
 async def load_events(session: AsyncSession, event_ids: Iterable[int]) -> dict[int, StoredEvent]:
     rows = await session.execute(
-        select(*_EVENT_COLUMNS).where(MarketingEvent.id.in_(set(event_ids)))
+        select(*_EVENT_COLUMNS).where(id_in(session, MarketingEvent.id, set(event_ids)))
     )
     return {row[0]: StoredEvent(*row[:6], orjson.loads(row[6])) for row in rows}
 

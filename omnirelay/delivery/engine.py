@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -91,10 +92,18 @@ class DeliveryEngine:
         self.stopping = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
 
-    async def deliver(self, deliveries: list[ClaimedDelivery]) -> BatchReport:
+    async def deliver(
+        self, deliveries: list[ClaimedDelivery], known: Mapping[int, StoredEvent] | None = None
+    ) -> BatchReport:
+        """Send and record claimed deliveries; ``known`` events (just routed) are not read
+        again."""
         report = BatchReport()
+        known = known or {}
         async with session_scope(self.sessionmaker) as session:
-            events = await load_events(session, (d.event_id for d in deliveries))
+            events = dict(known)
+            missing = {d.event_id for d in deliveries if d.event_id not in known}
+            if missing:
+                events |= await load_events(session, missing)
             destinations = await resolve_destinations(session, deliveries, self.vault)
         groups: dict[tuple[str, str], list[ClaimedDelivery]] = defaultdict(list)
         for delivery in deliveries:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnirelay.db import id_in
 from omnirelay.delivery.claim import ClaimedDelivery
 from omnirelay.destinations.base import Outcome, PreparedRequest
 from omnirelay.metrics import Metrics
@@ -78,7 +79,7 @@ async def refresh_event_status(session: AsyncSession, event_ids: set[int], now: 
     counts: dict[int, Counter[str]] = {event_id: Counter() for event_id in event_ids}
     rows = await session.execute(
         select(EventDelivery.event_id, EventDelivery.status, func.count())
-        .where(EventDelivery.event_id.in_(event_ids))
+        .where(id_in(session, EventDelivery.event_id, event_ids))
         .group_by(EventDelivery.event_id, EventDelivery.status)
     )
     for event_id, status, count in rows:
@@ -105,7 +106,9 @@ async def update_in_chunks(
     """``UPDATE table SET values WHERE id IN (ids)``, a thousand ids per statement."""
     for start in range(0, len(ids), chunk):
         await session.execute(
-            update(table).where(table.c.id.in_(ids[start : start + chunk])).values(values)
+            update(table)
+            .where(id_in(session, table.c.id, ids[start : start + chunk]))
+            .values(values)
         )
 
 

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnirelay.db import id_in
+from omnirelay.delivery.claim import COLUMNS as CLAIMED_COLUMNS
+from omnirelay.delivery.claim import ClaimedDelivery, Lease
+from omnirelay.delivery.context import StoredEvent
 from omnirelay.delivery.recording import update_in_chunks
 from omnirelay.destinations import SGTM_CODES, get_destination
 from omnirelay.models import (
@@ -40,6 +45,9 @@ class RoutingSummary:
     failed: int = 0
     duplicate: int = 0
     deliveries: int = 0
+    # With a lease: the new deliveries, already claimed, and their events as read here.
+    claimed: list[ClaimedDelivery] = field(default_factory=list)
+    events: dict[int, StoredEvent] = field(default_factory=dict)
 
     def add(self, status: str) -> None:
         self.routed += 1
@@ -60,11 +68,12 @@ class StorefrontRoutes:
     platforms: list[tuple[PlatformCredential, AdAnalyticsPlatform]] = field(default_factory=list)
 
 
-def _is_json_object(text: str | None) -> bool:
+def _json_object(text: str | None) -> dict[str, Any] | None:
     try:
-        return isinstance(orjson.loads(text or ""), dict)
+        value = orjson.loads(text or "")
     except orjson.JSONDecodeError:
-        return False
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def allows(event_types: list[str] | None, event_type: str) -> bool:
@@ -79,6 +88,19 @@ class PendingEvent:
     storefront_code: str | None
     event_type: str
     event_payload: str
+    event_time: datetime | None
+    received_at: datetime
+
+    def stored(self, storefront: Storefront, payload: dict[str, Any]) -> StoredEvent:
+        return StoredEvent(
+            self.id,
+            self.event_id,
+            self.event_type,
+            self.event_time,
+            self.received_at,
+            storefront.code,
+            payload,
+        )
 
 
 async def claim_pending_events(session: AsyncSession, limit: int) -> list[PendingEvent]:
@@ -90,6 +112,8 @@ async def claim_pending_events(session: AsyncSession, limit: int) -> list[Pendin
             MarketingEvent.storefront_code,
             MarketingEvent.event_type,
             MarketingEvent.event_payload,
+            MarketingEvent.event_time,
+            MarketingEvent.received_at,
         )
         .where(MarketingEvent.status == EventStatus.PENDING.value)
         .order_by(MarketingEvent.id)
@@ -203,7 +227,12 @@ def _deliveries_for(
     return rows, "; ".join(notes) or None
 
 
-async def route_pending_events(session: AsyncSession, limit: int) -> RoutingSummary:
+async def route_pending_events(
+    session: AsyncSession, limit: int, lease: Lease | None = None
+) -> RoutingSummary:
+    """Route up to ``limit`` pending events. With a ``lease`` the new deliveries are
+    created already claimed by that worker, so it can send them at once: no second
+    query to claim them, none to read their events again."""
     summary = RoutingSummary()
     events = await claim_pending_events(session, limit)
     if not events:
@@ -211,7 +240,7 @@ async def route_pending_events(session: AsyncSession, limit: int) -> RoutingSumm
     by_id, by_code = await _load_storefronts(session, events)
     now = utcnow()
     updates: list[dict[str, Any]] = []
-    resolved: list[tuple[PendingEvent, Storefront]] = []
+    resolved: list[tuple[PendingEvent, Storefront, dict[str, Any]]] = []
 
     def finish(event: PendingEvent, status: EventStatus, detail: str | None, **extra: Any) -> None:
         updates.append(
@@ -230,7 +259,8 @@ async def route_pending_events(session: AsyncSession, limit: int) -> RoutingSumm
     # already exists makes the row a duplicate (the unique index cannot see NULL ids).
     wanted_keys: set[tuple[int, str, str]] = set()
     for event in events:
-        if not _is_json_object(event.event_payload):
+        payload = _json_object(event.event_payload)
+        if payload is None:
             finish(event, EventStatus.FAILED, "event_payload is not a JSON object")
             continue
         storefront = (
@@ -248,12 +278,12 @@ async def route_pending_events(session: AsyncSession, limit: int) -> RoutingSumm
             continue
         if event.storefront_id is None:
             wanted_keys.add((storefront.id, event.event_type, event.event_id))
-        resolved.append((event, storefront))
+        resolved.append((event, storefront, payload))
     existing = await _existing_keys(session, wanted_keys)
-    routes = await load_routes(session, list({s.id: s for _, s in resolved}.values()))
+    routes = await load_routes(session, list({s.id: s for _, s, _ in resolved}.values()))
 
     delivery_rows: list[dict[str, Any]] = []
-    for event, storefront in resolved:
+    for event, storefront, payload in resolved:
         extra: dict[str, Any] = {}
         if event.storefront_id is None:
             key = (storefront.id, event.event_type, event.event_id)
@@ -280,23 +310,52 @@ async def route_pending_events(session: AsyncSession, limit: int) -> RoutingSumm
             continue
         delivery_rows.extend(rows)
         finish(event, EventStatus.QUEUED, note, **extra)
+        if lease is not None:
+            summary.events[event.id] = event.stored(storefront, payload)
 
     if delivery_rows:
-        defaults = {
-            "sgtm_config_id": None,
-            "credential_id": None,
-            "status": "pending",
-            "attempt_count": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        await session.execute(
-            insert(table_of(EventDelivery)), [defaults | row for row in delivery_rows]
-        )
+        summary.claimed = await _insert_deliveries(session, delivery_rows, now, lease)
         summary.deliveries = len(delivery_rows)
     await _write_event_updates(session, updates)
     return summary
+
+
+async def _insert_deliveries(
+    session: AsyncSession, rows: list[dict[str, Any]], now: datetime, lease: Lease | None
+) -> list[ClaimedDelivery]:
+    """Insert the delivery rows: pending, or claimed under ``lease`` (then returned)."""
+    table = table_of(EventDelivery)
+    defaults: dict[str, Any] = {
+        "sgtm_config_id": None,
+        "credential_id": None,
+        "status": "pending",
+        "attempt_count": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if lease is None:
+        await session.execute(insert(table), [defaults | row for row in rows])
+        return []
+    defaults |= lease.claim_values(now)
+    statement = insert(table)
+    dialect = session.get_bind().dialect
+    if dialect.insert_executemany_returning:  # rows come back in any order: none is needed
+        returning = statement.returning(*CLAIMED_COLUMNS)
+        result = await session.execute(returning, [defaults | row for row in rows])
+        return [ClaimedDelivery(*row) for row in result]
+    # No RETURNING for many rows (MySQL): read them back by their unique key.
+    await session.execute(statement, [defaults | row for row in rows])
+    result = await session.execute(
+        select(*CLAIMED_COLUMNS)
+        .where(id_in(session, table.c.event_id, {row["event_id"] for row in rows}))
+        .where(table.c.claimed_by == lease.worker_id)
+        .where(table.c.status == "in_flight")
+    )
+    wanted = {(row["event_id"], row["destination_key"]) for row in rows}
+    return [
+        ClaimedDelivery(*row) for row in result if (row.event_id, row.destination_key) in wanted
+    ]
 
 
 async def _write_event_updates(session: AsyncSession, updates: list[dict[str, Any]]) -> None:

@@ -20,11 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.config import Settings
 from omnirelay.db import run_transaction, session_scope
-from omnirelay.delivery.claim import claim_due_deliveries
+from omnirelay.delivery.claim import Lease, claim_due
 from omnirelay.delivery.engine import DeliveryEngine
 from omnirelay.delivery.routing import route_pending_events
 from omnirelay.metrics import Metrics
 from omnirelay.models import DeliveryStatus, EventDelivery, EventStatus, MarketingEvent
+from omnirelay.models.base import utcnow
 from omnirelay.security import Vault
 
 log = logging.getLogger("omnirelay.worker")
@@ -98,24 +99,29 @@ class Worker:
                 self._wakeup.clear()
 
     async def run_once(self) -> bool:
-        """One pass. Returns True when there was work (so the loop goes on at once)."""
+        """One pass: route new events into deliveries this worker claims at once, top the
+        batch up with deliveries that are due (retries, expired leases), send, record.
+        Returns True when there was work (so the loop goes on at once)."""
         batch = self.settings.worker_batch_size
+        if self._stopping.is_set():
+            return False
+        now = utcnow()
+        lease = Lease.starting(self.worker_id, now, self.settings.worker_lease_seconds)
         summary = await run_transaction(
-            self.sessionmaker, lambda session: route_pending_events(session, batch)
+            self.sessionmaker, lambda session: route_pending_events(session, batch, lease)
         )
         for result in ("queued", "skipped", "failed", "duplicate"):
             count = getattr(summary, result)
             if count:
                 self.metrics.events_routed.labels(result).inc(count)
-        if self._stopping.is_set():
-            return False
-        lease = self.settings.worker_lease_seconds
-        claimed = await run_transaction(
-            self.sessionmaker,
-            lambda session: claim_due_deliveries(session, self.worker_id, batch, lease),
-        )
+        claimed = summary.claimed
+        if len(claimed) < batch:
+            claimed = claimed + await run_transaction(
+                self.sessionmaker,
+                lambda session: claim_due(session, lease, batch - len(claimed), now),
+            )
         if claimed:
-            await self.engine.deliver(claimed)
+            await self.engine.deliver(claimed, summary.events)
         return bool(summary.routed or claimed)
 
     async def drain(self, max_passes: int = 1000) -> None:

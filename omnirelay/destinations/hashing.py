@@ -10,10 +10,11 @@ field from that event and record a warning.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import unicodedata
-from collections.abc import Mapping
-from functools import lru_cache
+from collections.abc import Callable, Mapping
+from functools import lru_cache, partial
 from typing import Any
 
 import phonenumbers
@@ -23,6 +24,7 @@ _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _NANP_E164_RE = re.compile(r"^\+1[2-9]\d{2}[2-9]\d{6}$")
 _PHONE_PUNCTUATION_RE = re.compile(r"[\s().\-]")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NON_LETTERS_RE = re.compile(r"[\s\W\d_]+")
 
 
 class NormalizationError(ValueError):
@@ -30,20 +32,26 @@ class NormalizationError(ValueError):
 
 
 def is_sha256_hex(value: str) -> bool:
-    return bool(_SHA256_RE.match(value.strip().lower()))
+    text = value.strip()
+    return len(text) == 64 and bool(_SHA256_RE.match(text.lower()))
 
 
 def sha256_hex(normalized: str) -> str:
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
 
 
-def hash_normalized(value: Any, normalize: Any) -> str:
-    """Normalize then hash; a value that already is a SHA-256 hex digest is kept as is."""
-    return _hash_normalized(str(value).strip(), normalize)
+def hash_normalized(value: Any, normalize: Callable[[str], str]) -> str:
+    """Normalize then hash; a value that already is a SHA-256 hex digest is kept as is.
+
+    Results are cached per (value, normalizer), so pass the same normalizer object each
+    time: a module function, or one of the ``*_in(...)`` factories below, never a lambda.
+    """
+    text = value if value.__class__ is str else str(value)
+    return _hash_normalized(text.strip(), normalize)
 
 
 @lru_cache(maxsize=65_536)
-def _hash_normalized(text: str, normalize: Any) -> str:
+def _hash_normalized(text: str, normalize: Callable[[str], str]) -> str:
     # Cities, states, countries, names and repeat customers recur across a backlog: the
     # normalization (phone parsing above all) is worth doing once per distinct value.
     if is_sha256_hex(text):
@@ -86,17 +94,32 @@ def normalize_phone_digits(value: str, *, default_region: str | None = "US") -> 
     return normalize_phone_e164(value, default_region=default_region).lstrip("+")
 
 
+@lru_cache(maxsize=512)
+def phone_e164_in(region: str | None) -> Callable[[str], str]:
+    """The E.164 normalizer for numbers written without a country code in ``region``."""
+    return partial(normalize_phone_e164, default_region=region)
+
+
+@lru_cache(maxsize=512)
+def phone_digits_in(region: str | None) -> Callable[[str], str]:
+    return partial(normalize_phone_digits, default_region=region)
+
+
+@lru_cache(maxsize=512)
+def zip_in(country: str | None) -> Callable[[str], str]:
+    return partial(normalize_zip, country=country)
+
+
 def normalize_name(value: str) -> str:
     """Lowercase letters only, no punctuation or spaces (UTF-8 kept)."""
-    text = unicodedata.normalize("NFC", value.strip().lower())
-    text = re.sub(r"[\s\W\d_]+", "", text)
+    text = _NON_LETTERS_RE.sub("", unicodedata.normalize("NFC", value.strip().lower()))
     if not text:
         raise NormalizationError("name has no letters")
     return text
 
 
 def normalize_city(value: str) -> str:
-    text = re.sub(r"[\s\W\d_]+", "", value.strip().lower())
+    text = _NON_LETTERS_RE.sub("", value.strip().lower())
     if not text:
         raise NormalizationError("city has no letters")
     return text
@@ -132,6 +155,21 @@ def normalize_external_id(value: str) -> str:
     return text.lower()
 
 
+_IPV4_RE = re.compile(
+    r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
+)
+
+
+def normalize_ip(value: str) -> str | None:
+    """The address in canonical form (IPv6 compressed), or None when it is not one."""
+    if _IPV4_RE.match(value):  # already canonical: the common case needs no parsing
+        return value
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
 # Aliases under which the OMS may send customer data in the event payload.
 IDENTITY_ALIASES: Mapping[str, tuple[str, ...]] = {
     "email": ("email", "email_address", "customer_email", "em"),
@@ -162,6 +200,8 @@ def identity_value(payload: Mapping[str, Any], field: str) -> str | None:
     """The first non-empty value for a canonical identity field, as a string."""
     for key in IDENTITY_ALIASES.get(field, (field,)):
         value = payload.get(key)
-        if value is not None and str(value).strip() != "":
-            return str(value).strip()
+        if value is not None:
+            text = (value if value.__class__ is str else str(value)).strip()
+            if text:
+                return text
     return None

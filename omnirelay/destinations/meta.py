@@ -46,12 +46,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache, partial
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -78,9 +78,10 @@ from omnirelay.destinations.hashing import (
     normalize_city,
     normalize_email,
     normalize_external_id,
+    normalize_ip,
     normalize_name,
-    normalize_phone_digits,
-    normalize_zip,
+    phone_digits_in,
+    zip_in,
 )
 
 GRAPH_BASE_URL = "https://graph.facebook.com"
@@ -110,6 +111,7 @@ TOO_BROAD_USER_DATA = (
 )
 _DATA_INDEX_RE = re.compile(r"data\[(\d+)\]")
 _API_VERSION_RE = re.compile(r"^v\d+\.\d+$")
+_CURRENCY_RE = re.compile(r"[A-Z]{3}")
 _US_STATES = dict(
     re.findall(
         r"(\w+):(\w\w)",
@@ -144,6 +146,25 @@ def normalize_meta_state(value: str, *, country: str | None) -> str:
             raise NormalizationError("state is not a US state name or 2-letter code")
         return _US_STATES[text]
     return text
+
+
+@lru_cache(maxsize=512)
+def _state_in(country: str | None) -> Callable[[str], str]:
+    return partial(normalize_meta_state, country=country)
+
+
+# (user_data key, identity field, normalizer); None: the normalizer depends on the country.
+_HASHED_FIELDS: tuple[tuple[str, str, Callable[[str], str] | None], ...] = (
+    ("em", "email", normalize_email),
+    ("ph", "phone", None),
+    ("fn", "first_name", normalize_name),
+    ("ln", "last_name", normalize_name),
+    ("ct", "city", normalize_city),
+    ("st", "state", None),
+    ("zp", "zip", None),
+    ("country", "country", normalize_meta_country),
+    ("external_id", "external_id", normalize_external_id),
+)
 
 
 def is_too_broad(user_data: Mapping[str, Any]) -> bool:
@@ -296,42 +317,40 @@ class MetaConversionsApi:
         with contextlib.suppress(NormalizationError):  # reported below, with the country field
             country = normalize_meta_country(raw_country) if raw_country else None
         region = (country or payload_str(settings, "default_phone_region") or "US").upper()
-        normalizers: tuple[tuple[str, str, Callable[[str], str]], ...] = (
-            ("em", "email", normalize_email),
-            ("ph", "phone", lambda v: normalize_phone_digits(v, default_region=region)),
-            ("fn", "first_name", normalize_name),
-            ("ln", "last_name", normalize_name),
-            ("ct", "city", normalize_city),
-            ("st", "state", lambda v: normalize_meta_state(v, country=country)),
-            ("zp", "zip", lambda v: normalize_zip(v, country=country)),
-            ("country", "country", normalize_meta_country),
-            ("external_id", "external_id", normalize_external_id),
-        )
+        in_context = {
+            "ph": phone_digits_in(region),
+            "st": _state_in(country),
+            "zp": zip_in(country),
+        }
         user_data: dict[str, Any] = {}
-        for key, field, normalize in normalizers:
+        for key, field, normalize in _HASHED_FIELDS:
             raw = identity_value(payload, field)
             if raw is None:
                 continue
             try:
-                user_data[key] = [hash_normalized(raw, normalize)]
+                user_data[key] = [hash_normalized(raw, normalize or in_context[key])]
             except NormalizationError as exc:
                 warnings.append(f"{key} dropped: {exc}")
         client_ip = identity_value(payload, "client_ip")
         if client_ip:
-            try:
-                user_data["client_ip_address"] = str(ipaddress.ip_address(client_ip))
-            except ValueError:
+            address = normalize_ip(client_ip)
+            if address:
+                user_data["client_ip_address"] = address
+            else:
                 warnings.append("client_ip_address dropped: not an IPv4 or IPv6 address")
+        user_agent = identity_value(payload, "user_agent")
+        if user_agent:
+            user_data["client_user_agent"] = user_agent
         fbc = identity_value(payload, "fbc")
-        fbclid = identity_value(payload, "fbclid")
-        if not fbc and fbclid:  # Meta's documented form, stamped when the click id was seen
-            fbc = f"fb.1.{int(event_time.timestamp() * 1000)}.{fbclid}"
-        plain = {
-            "client_user_agent": identity_value(payload, "user_agent"),
-            "fbc": fbc,
-            "fbp": identity_value(payload, "fbp"),
-        }
-        return user_data | {key: value for key, value in plain.items() if value}
+        if not fbc:  # Meta's documented form, stamped when the click id was seen
+            fbclid = identity_value(payload, "fbclid")
+            fbc = f"fb.1.{int(event_time.timestamp() * 1000)}.{fbclid}" if fbclid else None
+        if fbc:
+            user_data["fbc"] = fbc
+        fbp = identity_value(payload, "fbp")
+        if fbp:
+            user_data["fbp"] = fbp
+        return user_data
 
     def _custom_data(self, event: OutboundEvent, warnings: list[str]) -> dict[str, Any]:
         payload = event.payload
@@ -339,7 +358,7 @@ class MetaConversionsApi:
         value = _finite(payload_float(payload, "order_revenue", "value"))
         currency = (payload_str(payload, "currency") or "USD").upper()
         if value is not None:
-            if re.fullmatch(r"[A-Z]{3}", currency):
+            if _CURRENCY_RE.fullmatch(currency):
                 custom_data["value"] = value
                 custom_data["currency"] = currency
             else:
