@@ -31,7 +31,7 @@ from bench.common import (
 )
 from omnirelay.config import Settings
 from omnirelay.db import create_engine, create_sessionmaker, session_scope
-from omnirelay.delivery.worker import Worker
+from omnirelay.delivery.worker import Worker, tune_gc_for_throughput
 from omnirelay.destinations.base import DestinationTarget, OutboundEvent
 from omnirelay.destinations.ga4 import Ga4MeasurementProtocol
 from omnirelay.metrics import Metrics
@@ -141,6 +141,7 @@ async def omnirelay_in_process(url: str, count: int, **overrides: Any) -> float:
     engine = create_engine(url)
     factory = create_sessionmaker(engine)
     worker = Worker(settings, factory, Vault([KEY]), Metrics())
+    tune_gc_for_throughput()  # as `omnirelay worker` does at start-up
     started = time.perf_counter()
     await worker.drain(max_passes=100_000)
     elapsed = time.perf_counter() - started

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -113,7 +113,7 @@ class DeliveryEngine:
             for (code, key), members in groups.items()
         ]
         await asyncio.gather(*(self._send_batch(batch, report) for batch in batches if batch))
-        await self._record(deliveries, report)
+        await self._record(deliveries, report, complete_events=known.keys())
         return report
 
     def _outbound(
@@ -199,7 +199,12 @@ class DeliveryEngine:
             return HttpResult(None, error=f"network: {type(exc).__name__}: {exc}")
         return HttpResult(response.status_code, dict(response.headers), response.text)
 
-    async def _record(self, deliveries: list[ClaimedDelivery], report: BatchReport) -> None:
+    async def _record(
+        self,
+        deliveries: list[ClaimedDelivery],
+        report: BatchReport,
+        complete_events: Collection[int] = (),
+    ) -> None:
         now = utcnow()
         by_id = {d.id: d for d in deliveries}
 
@@ -216,6 +221,7 @@ class DeliveryEngine:
                 next_attempt=next_attempt,
                 max_attempts=self.settings.max_retry_attempts,
                 metrics=self.metrics,
+                complete_events=complete_events,
             )
 
         # What was sent must be recorded: a lost deadlock is run again, never dropped.

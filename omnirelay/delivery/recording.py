@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -72,21 +72,32 @@ def summarize(statuses: Counter[str]) -> EventStatus:
     return EventStatus.SKIPPED
 
 
-async def refresh_event_status(session: AsyncSession, event_ids: set[int], now: datetime) -> None:
-    """Sum each event's deliveries up into its status; one UPDATE per resulting status."""
+async def refresh_event_status(
+    session: AsyncSession,
+    event_ids: set[int],
+    now: datetime,
+    known: Mapping[int, Counter[str]] | None = None,
+) -> None:
+    """Sum each event's deliveries up into its status; one UPDATE per resulting status.
+    ``known`` holds the delivery states of events whose deliveries are all at hand (just
+    routed and sent in one batch): those need no query."""
     if not event_ids:
         return
-    counts: dict[int, Counter[str]] = {event_id: Counter() for event_id in event_ids}
-    rows = await session.execute(
-        select(EventDelivery.event_id, EventDelivery.status, func.count())
-        .where(id_in(session, EventDelivery.event_id, event_ids))
-        .group_by(EventDelivery.event_id, EventDelivery.status)
-    )
-    for event_id, status, count in rows:
-        counts[event_id][status] = count
+    counts: dict[int, Counter[str]] = dict(known or {})
+    unknown = event_ids - counts.keys()
+    for event_id in unknown:
+        counts[event_id] = Counter()
+    if unknown:
+        rows = await session.execute(
+            select(EventDelivery.event_id, EventDelivery.status, func.count())
+            .where(id_in(session, EventDelivery.event_id, unknown))
+            .group_by(EventDelivery.event_id, EventDelivery.status)
+        )
+        for event_id, status, count in rows:
+            counts[event_id][status] = count
     by_status: dict[EventStatus, list[int]] = defaultdict(list)
-    for event_id, statuses in counts.items():
-        by_status[summarize(statuses)].append(event_id)
+    for event_id in event_ids:
+        by_status[summarize(counts[event_id])].append(event_id)
     for status, ids in by_status.items():
         await update_in_chunks(
             session,
@@ -118,9 +129,11 @@ class _Changes:
 
     def __init__(self) -> None:
         self.groups: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
+        self.status: dict[int, str] = {}  # delivery id -> its new status
 
     def add(self, delivery_id: int, values: dict[str, Any]) -> None:
         self.groups[tuple(sorted(values.items()))].append(delivery_id)
+        self.status[delivery_id] = values["status"]
 
     async def write(self, session: AsyncSession) -> None:
         table = table_of(EventDelivery)
@@ -140,7 +153,10 @@ async def record_batch(
     next_attempt: Callable[[int, float | None], datetime],
     max_attempts: int,
     metrics: Metrics,
+    complete_events: Collection[int] = (),
 ) -> None:
+    """Write what happened to a batch. ``complete_events``: events all of whose deliveries
+    are in this batch, so their new status follows from it without a query."""
     attempts: list[dict[str, Any]] = []
     changes = _Changes()
     counted: Counter[tuple[str, str]] = Counter()
@@ -248,6 +264,10 @@ async def record_batch(
     if attempts:
         await session.execute(insert(table_of(EventAttempt)), attempts)
     await changes.write(session)
-    await refresh_event_status(session, {d.event_id for d in deliveries.values()}, now)
+    known: dict[int, Counter[str]] = {event_id: Counter() for event_id in complete_events}
+    for delivery in deliveries.values():
+        if delivery.event_id in known:
+            known[delivery.event_id][changes.status.get(delivery.id, "in_flight")] += 1
+    await refresh_event_status(session, {d.event_id for d in deliveries.values()}, now, known)
     for (destination, status), count in counted.items():
         metrics.deliveries.labels(destination, status).inc(count)

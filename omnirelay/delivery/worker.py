@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -29,6 +30,16 @@ from omnirelay.models.base import utcnow
 from omnirelay.security import Vault
 
 log = logging.getLogger("omnirelay.worker")
+
+
+def tune_gc_for_throughput() -> None:
+    """For a long-running service process, once imports and set-up are done: objects that
+    live as long as the process leave the collector's scans, and young collections run
+    less often. The worker allocates many short-lived dicts per batch; with the default
+    thresholds the collector costs about a seventh of its time."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def new_worker_id() -> str:

@@ -56,14 +56,23 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
-        # SQLite's generic DATETIME processor builds a dict per value; on the ingest hot
-        # path one isoformat call writes the same "YYYY-MM-DD HH:MM:SS.ffffff" text.
+        # SQLite's generic DATETIME processor builds a dict per value; on the hot paths
+        # one isoformat call writes the same "YYYY-MM-DD HH:MM:SS.ffffff" text, and a bulk
+        # statement's rows share a few timestamps ("now", a lease end), formatted once each.
+        recent: dict[datetime, str] = {}
+
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given; omnirelay stores aware UTC only")
-            return value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]
+            text = recent.get(value)
+            if text is None:
+                if value.tzinfo is None:
+                    raise ValueError("naive datetime given; omnirelay stores aware UTC only")
+                text = value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]
+                if len(recent) >= 64:
+                    recent.clear()
+                recent[value] = text
+            return text
 
         return process
 
