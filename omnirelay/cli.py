@@ -59,7 +59,6 @@ def serve(
     import uvicorn
 
     from omnirelay.app import create_app
-
     from omnirelay.delivery.worker import tune_gc_for_throughput
 
     settings = _settings()
