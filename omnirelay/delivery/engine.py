@@ -52,6 +52,7 @@ class SentRequest:
     result: HttpResult
     duration_ms: int
     outcomes: list[DeliveryOutcome]
+    body: bytes | None  # exactly what went on the wire
 
 
 @dataclass(frozen=True)
@@ -167,12 +168,15 @@ class DeliveryEngine:
             if self.stopping.is_set():
                 report.released.extend(request.delivery_ids)
                 return
+            body = request.body_bytes() if request.json_body is not None else None
             started = time.perf_counter()
-            result = await self._http(request)
+            result = await self._http(request, body)
             duration = time.perf_counter() - started
         outcomes = batch.module.classify(request, result)
         self.metrics.attempt_seconds.labels(batch.code).observe(duration)
-        report.sent.append(SentRequest(batch.code, request, result, int(duration * 1000), outcomes))
+        report.sent.append(
+            SentRequest(batch.code, request, result, int(duration * 1000), outcomes, body)
+        )
         refused = {o.delivery_id for o in outcomes if o.outcome == Outcome.SPLIT}
         if refused:
             events = [e for e in batch.events if e.delivery_id in refused]
@@ -185,12 +189,12 @@ class DeliveryEngine:
                 )
             )
 
-    async def _http(self, request: PreparedRequest) -> HttpResult:
+    async def _http(self, request: PreparedRequest, body: bytes | None) -> HttpResult:
         try:
             response = await self.client.request(
                 request.method,
                 request.url,
-                content=request.body_bytes() if request.json_body is not None else None,
+                content=body,
                 headers={"content-type": "application/json", **request.headers},
             )
         except httpx.TimeoutException as exc:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnirelay.db import id_in
 from omnirelay.delivery.claim import ClaimedDelivery
-from omnirelay.destinations.base import Outcome, PreparedRequest
+from omnirelay.destinations.base import Outcome
 from omnirelay.metrics import Metrics
 from omnirelay.models import (
     DeliveryRequest,
@@ -26,7 +26,7 @@ from omnirelay.models import (
 from omnirelay.security import MASK
 
 if TYPE_CHECKING:
-    from omnirelay.delivery.engine import BatchReport
+    from omnirelay.delivery.engine import BatchReport, SentRequest
 
 RESPONSE_LIMIT = 4096  # characters of a response body kept in the audit
 
@@ -40,10 +40,9 @@ def scrub(text: str | None, secrets: list[str]) -> str | None:
     return text
 
 
-def _request_row(code: str, request: PreparedRequest, sent: Any) -> DeliveryRequest:
-    body = (
-        request.body_bytes().decode("utf-8", "replace") if request.json_body is not None else None
-    )
+def _request_row(sent: SentRequest) -> DeliveryRequest:
+    code, request = sent.destination_code, sent.request
+    body = sent.body.decode("utf-8", "replace") if sent.body is not None else None
     response = sent.result.body[:RESPONSE_LIMIT] if sent.result.body else None
     return DeliveryRequest(
         destination_code=code,
@@ -130,9 +129,13 @@ class _Changes:
     def __init__(self) -> None:
         self.groups: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
         self.status: dict[int, str] = {}  # delivery id -> its new status
+        self._last_values: dict[str, Any] | None = None
+        self._last_key: tuple[tuple[str, Any], ...] = ()
 
     def add(self, delivery_id: int, values: dict[str, Any]) -> None:
-        self.groups[tuple(sorted(values.items()))].append(delivery_id)
+        if values is not self._last_values:  # a batch's successes share one values dict
+            self._last_values, self._last_key = values, tuple(sorted(values.items()))
+        self.groups[self._last_key].append(delivery_id)
         self.status[delivery_id] = values["status"]
 
     async def write(self, session: AsyncSession) -> None:
@@ -161,6 +164,7 @@ async def record_batch(
     changes = _Changes()
     counted: Counter[tuple[str, str]] = Counter()
     released = {"claimed_by": None, "lease_expires_at": None, "updated_at": now}
+    delivered: dict[tuple[str | None, int | None], dict[str, Any]] = {}
 
     def attempt_row(
         delivery: ClaimedDelivery, number: int, status: str, error: str | None, **extra: Any
@@ -190,18 +194,26 @@ async def record_batch(
         http_status: int | None,
     ) -> None:
         number = delivery.attempt_count + 1
-        values: dict[str, Any] = released | {
+        if outcome == Outcome.DELIVERED:  # the same values for every success alike
+            values = delivered.get((error, http_status))
+            if values is None:
+                values = delivered[(error, http_status)] = released | {
+                    "count_attempt": True,
+                    "last_error": error,
+                    "last_http_status": http_status,
+                    "status": DeliveryStatus.DELIVERED.value,
+                    "delivered_at": now,
+                    "next_attempt_at": now,
+                }
+            changes.add(delivery.id, values)
+            counted[(delivery.destination_code, DeliveryStatus.DELIVERED.value)] += 1
+            return
+        values = released | {
             "count_attempt": True,
             "last_error": error,
             "last_http_status": http_status,
         }
-        if outcome == Outcome.DELIVERED:
-            values |= {
-                "status": DeliveryStatus.DELIVERED.value,
-                "delivered_at": now,
-                "next_attempt_at": now,
-            }
-        elif outcome == Outcome.RETRY and number < max_attempts:
+        if outcome == Outcome.RETRY and number < max_attempts:
             values |= {
                 "status": DeliveryStatus.PENDING.value,
                 "next_attempt_at": next_attempt(number, retry_after),
@@ -213,7 +225,7 @@ async def record_batch(
         changes.add(delivery.id, values)
         counted[(delivery.destination_code, values["status"])] += 1
 
-    request_rows = [_request_row(sent.destination_code, sent.request, sent) for sent in report.sent]
+    request_rows = [_request_row(sent) for sent in report.sent]
     session.add_all(request_rows)
     await session.flush()  # one multi-row INSERT for every request of the batch
     for sent, row in zip(report.sent, request_rows, strict=True):

@@ -190,13 +190,14 @@ async def load_routes(
 
 
 def _deliveries_for(
-    event: PendingEvent, routes: StorefrontRoutes
+    event_type: str, routes: StorefrontRoutes
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Delivery rows for one event, and a note on destinations that were left out."""
-    base = {"event_id": event.id, "storefront_id": routes.storefront.id}
+    """Delivery rows (without ``event_id``) for an event type of a storefront, and a
+    note on destinations that were left out."""
+    base = {"storefront_id": routes.storefront.id}
     if routes.sgtm is not None:
-        if not allows(routes.sgtm.event_types, event.event_type):
-            return [], f"event type {event.event_type!r} is not enabled for sGTM"
+        if not allows(routes.sgtm.event_types, event_type):
+            return [], f"event type {event_type!r} is not enabled for sGTM"
         code = SGTM_CODES.get(routes.sgtm.client_type, SGTM_CODES["ga4"])
         return [
             base
@@ -212,8 +213,8 @@ def _deliveries_for(
         if get_destination(platform.platform_code) is None:
             notes.append(f"no sender for platform {platform.platform_code!r}")
             continue
-        if not allows(credential.event_types, event.event_type):
-            notes.append(f"{event.event_type!r} not enabled for {platform.platform_code!r}")
+        if not allows(credential.event_types, event_type):
+            notes.append(f"{event_type!r} not enabled for {platform.platform_code!r}")
             continue
         rows.append(
             base
@@ -283,6 +284,7 @@ async def route_pending_events(
     routes = await load_routes(session, list({s.id: s for _, s, _ in resolved}.values()))
 
     delivery_rows: list[dict[str, Any]] = []
+    plans: dict[tuple[int, str], tuple[list[dict[str, Any]], str | None]] = {}
     for event, storefront, payload in resolved:
         extra: dict[str, Any] = {}
         if event.storefront_id is None:
@@ -299,7 +301,10 @@ async def route_pending_events(
                 event, EventStatus.SKIPPED, f"storefront {storefront.code!r} is inactive", **extra
             )
             continue
-        rows, note = _deliveries_for(event, routes[storefront.id])
+        route_key = (storefront.id, event.event_type)
+        if route_key not in plans:  # the same for every event of that type and storefront
+            plans[route_key] = _deliveries_for(event.event_type, routes[storefront.id])
+        rows, note = plans[route_key]
         if not rows:
             finish(
                 event,
@@ -308,7 +313,7 @@ async def route_pending_events(
                 **extra,
             )
             continue
-        delivery_rows.extend(rows)
+        delivery_rows.extend([row | {"event_id": event.id} for row in rows])
         finish(event, EventStatus.QUEUED, note, **extra)
         if lease is not None:
             summary.events[event.id] = event.stored(storefront, payload)
