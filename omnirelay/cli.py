@@ -59,12 +59,12 @@ def serve(
     import uvicorn
 
     from omnirelay.app import create_app
-    from omnirelay.delivery.worker import tune_gc_for_throughput
+    from omnirelay.delivery.worker import tune_for_throughput
 
     settings = _settings()
     _announce_local_secrets(settings)
     application = create_app(settings, run_worker=worker)
-    tune_gc_for_throughput()
+    tune_for_throughput()
     uvicorn.run(
         application,
         host=host,
@@ -80,7 +80,7 @@ def worker_command(
 ) -> None:
     """Run the delivery worker alone (scale out with several processes on PostgreSQL/MySQL)."""
     from omnirelay.db import create_engine, create_sessionmaker
-    from omnirelay.delivery.worker import Worker, tune_gc_for_throughput
+    from omnirelay.delivery.worker import Worker, tune_for_throughput
     from omnirelay.metrics import Metrics
     from omnirelay.security import Vault
 
@@ -91,7 +91,7 @@ def worker_command(
         worker = Worker(
             settings, create_sessionmaker(engine), Vault(settings.encryption_keys()), Metrics()
         )
-        tune_gc_for_throughput()
+        tune_for_throughput()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(worker.stop()))

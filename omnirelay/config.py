@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(default=10_000, ge=1)
 
     worker_poll_interval: float = Field(default=0.5, gt=0, le=60)
-    worker_batch_size: int = Field(default=500, ge=1, le=10_000)
+    worker_batch_size: int = Field(default=1000, ge=1, le=10_000)
     worker_lease_seconds: float = Field(default=120.0, gt=0)
     worker_concurrency: int = Field(default=16, ge=1, le=1024)
     worker_batches_in_flight: int = Field(default=3, ge=1, le=64)

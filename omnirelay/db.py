@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Table, any_, event, literal
+from sqlalchemy import BigInteger, ColumnElement, Table, any_, bindparam, event, literal
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -103,13 +103,19 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 @asynccontextmanager
-async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+async def session_scope(
+    factory: async_sessionmaker[AsyncSession], *, read_only: bool = False
+) -> AsyncIterator[AsyncSession]:
     """The one transaction owner: commit on success, roll back on any error.
 
-    Scopes never nest, and nothing inside one waits on the network.
+    Scopes never nest, and nothing inside one waits on the network. On SQLite a scope
+    that writes waits for the engine's one writer slot; a ``read_only`` scope (it must not
+    write) reads its WAL snapshot beside the writer.
     """
     bind = factory.kw.get("bind")
-    lock = _SQLITE_WRITE_LOCKS.get(bind.sync_engine) if bind is not None else None
+    lock = None
+    if bind is not None and not read_only:
+        lock = _SQLITE_WRITE_LOCKS.get(bind.sync_engine)
     async with lock if lock is not None else contextlib.nullcontext(), factory() as session:
         try:
             yield session
@@ -195,3 +201,39 @@ def id_in(session: AsyncSession, column: Any, ids: Collection[int]) -> ColumnEle
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(literal(list(ids), postgresql.ARRAY(BigInteger)))
     return column.in_(ids)
+
+
+_INSERTS: dict[tuple[int, str, tuple[str, ...]], tuple[str, list[Any]]] = {}
+
+
+def _driver_insert(dialect: Any, table: Table, columns: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """The dialect's INSERT text for ``columns`` and, in parameter order, each column's bind
+    processor (None where the driver takes the Python value as it is)."""
+    key = (id(dialect), table.name, columns)
+    if key not in _INSERTS:
+        statement = table.insert().values({name: bindparam(name) for name in columns})
+        compiled = statement.compile(dialect=dialect)
+        order = list(compiled.positiontup or columns)
+        processors = [table.c[name].type.bind_processor(dialect) for name in order]
+        _INSERTS[key] = (
+            str(compiled),
+            [(columns.index(n), p) for n, p in zip(order, processors, strict=True)],
+        )
+    return _INSERTS[key]
+
+
+async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows of the same keys with one driver ``executemany``.
+
+    The hot paths' audit rows: the values are converted once per column type here, instead
+    of SQLAlchemy building and processing a parameter dictionary for every row."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    sql, plan = _driver_insert(dialect, table, tuple(rows[0]))
+    params = []
+    for row in rows:
+        values = list(row.values())
+        params.append(tuple(values[i] if p is None else p(values[i]) for i, p in plan))
+    connection = await session.connection()
+    await connection.exec_driver_sql(sql, params)

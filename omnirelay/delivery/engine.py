@@ -100,7 +100,7 @@ class DeliveryEngine:
         again."""
         report = BatchReport()
         known = known or {}
-        async with session_scope(self.sessionmaker) as session:
+        async with session_scope(self.sessionmaker, read_only=True) as session:
             events = dict(known)
             missing = {d.event_id for d in deliveries if d.event_id not in known}
             if missing:

@@ -7,10 +7,10 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnirelay.db import id_in
+from omnirelay.db import bulk_insert, id_in
 from omnirelay.delivery.claim import ClaimedDelivery
 from omnirelay.destinations.base import Outcome
 from omnirelay.metrics import Metrics
@@ -273,8 +273,7 @@ async def record_batch(
             delivery_id, released | {"status": DeliveryStatus.PENDING.value, "next_attempt_at": now}
         )
 
-    if attempts:
-        await session.execute(insert(table_of(EventAttempt)), attempts)
+    await bulk_insert(session, table_of(EventAttempt), attempts)
     await changes.write(session)
     known: dict[int, Counter[str]] = {event_id: Counter() for event_id in complete_events}
     for delivery in deliveries.values():

@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnirelay.db import id_in
+from omnirelay.db import bulk_insert, id_in
 from omnirelay.delivery.claim import COLUMNS as CLAIMED_COLUMNS
 from omnirelay.delivery.claim import ClaimedDelivery, Lease
 from omnirelay.delivery.context import StoredEvent
@@ -339,18 +339,12 @@ async def _insert_deliveries(
         "created_at": now,
         "updated_at": now,
     }
+    if lease is not None:
+        defaults |= lease.claim_values(now)
+    await bulk_insert(session, table, [defaults | row for row in rows])
     if lease is None:
-        await session.execute(insert(table), [defaults | row for row in rows])
         return []
-    defaults |= lease.claim_values(now)
-    statement = insert(table)
-    dialect = session.get_bind().dialect
-    if dialect.insert_executemany_returning:  # rows come back in any order: none is needed
-        returning = statement.returning(*CLAIMED_COLUMNS)
-        result = await session.execute(returning, [defaults | row for row in rows])
-        return [ClaimedDelivery(*row) for row in result]
-    # No RETURNING for many rows (MySQL): read them back by their unique key.
-    await session.execute(statement, [defaults | row for row in rows])
+    # Read the claimed rows back by their unique key (RETURNING costs more per row).
     result = await session.execute(
         select(*CLAIMED_COLUMNS)
         .where(id_in(session, table.c.event_id, {row["event_id"] for row in rows}))
