@@ -109,12 +109,13 @@ class Worker:
             except Exception:  # a bad batch must not stop the loop; it is retried
                 log.exception("worker iteration failed")
                 busy = False
-            if not busy:
+            if not busy and not self._stopping.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         self._wakeup.wait(), timeout=self.settings.worker_poll_interval
                     )
-                self._wakeup.clear()
+                if not self._stopping.is_set():  # the stop signal must reach every lane
+                    self._wakeup.clear()
 
     async def run_once(self) -> bool:
         """One pass: route new events into deliveries this worker claims at once, top the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -301,6 +302,25 @@ async def test_shutdown_releases_claimed_deliveries_not_yet_sent(
     assert (delivery.status, delivery.attempt_count, delivery.claimed_by) == ("pending", 0, None)
     assert delivery.next_attempt_at <= datetime.now(UTC)
     assert SANDBOX.recorded("meta") == []
+
+
+async def test_stop_ends_every_lane_without_waiting_for_the_poll(worker, monkeypatch) -> None:
+    worker.settings.worker_poll_interval = 60
+    worker.settings.worker_batches_in_flight = 3
+    passes = 0
+
+    async def slow_empty_pass() -> bool:  # lanes busy at stop, finishing one after another
+        nonlocal passes
+        passes += 1
+        await asyncio.sleep(0.1 * passes)
+        return False
+
+    monkeypatch.setattr(worker, "run_once", slow_empty_pass)
+    running = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.05)
+    await worker.stop()
+    # A lane that missed the stop signal would hold run() for the 60 s poll.
+    await asyncio.wait_for(running, timeout=10)
 
 
 async def test_a_batch_refused_as_a_whole_is_split_until_the_bad_event_stands_alone(
