@@ -148,9 +148,7 @@ async def insert_skip_duplicates(
         return max(0, result.rowcount or 0)  # type: ignore[attr-defined]
     if dialect == "sqlite":
         # sqlite3's executemany counts the rows it really inserted.
-        skip = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
-        result = await session.execute(skip, list(rows))
-        return max(0, result.rowcount or 0)  # type: ignore[attr-defined]
+        return max(0, await bulk_insert(session, table, rows, skip_conflicts_on=conflict_columns))
     # asyncpg reports no count for executemany: RETURNING lists the rows inserted.
     returning = (
         postgresql.insert(table)
@@ -203,37 +201,49 @@ def id_in(session: AsyncSession, column: Any, ids: Collection[int]) -> ColumnEle
     return column.in_(ids)
 
 
-_INSERTS: dict[tuple[int, str, tuple[str, ...]], tuple[str, list[Any]]] = {}
+_INSERTS: dict[tuple[Any, ...], tuple[str, list[Any]]] = {}
 
 
-def _driver_insert(dialect: Any, table: Table, columns: tuple[str, ...]) -> tuple[str, list[Any]]:
+def _driver_insert(
+    dialect: Any, table: Table, columns: tuple[str, ...], skip_conflicts_on: tuple[str, ...]
+) -> tuple[str, list[Any]]:
     """The dialect's INSERT text for ``columns`` and, in parameter order, each column's bind
     processor (None where the driver takes the Python value as it is)."""
-    key = (id(dialect), table.name, columns)
+    key = (id(dialect), table.name, columns, skip_conflicts_on)
     if key not in _INSERTS:
-        statement = table.insert().values({name: bindparam(name) for name in columns})
+        values: dict[str, Any] = {name: bindparam(name) for name in columns}
+        if skip_conflicts_on:  # SQLite only (see insert_skip_duplicates)
+            statement: Any = sqlite.insert(table).values(values)
+            statement = statement.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+        else:
+            statement = table.insert().values(values)
         compiled = statement.compile(dialect=dialect)
         order = list(compiled.positiontup or columns)
         processors = [table.c[name].type.bind_processor(dialect) for name in order]
-        _INSERTS[key] = (
-            str(compiled),
-            [(columns.index(n), p) for n, p in zip(order, processors, strict=True)],
-        )
+        plan = [(columns.index(n), p) for n, p in zip(order, processors, strict=True)]
+        _INSERTS[key] = (str(compiled), plan)
     return _INSERTS[key]
 
 
-async def bulk_insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows of the same keys with one driver ``executemany``.
+async def bulk_insert(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    skip_conflicts_on: Sequence[str] = (),
+) -> int:
+    """Insert many rows of the same keys with one driver ``executemany``; returns the
+    driver's row count.
 
-    The hot paths' audit rows: the values are converted once per column type here, instead
-    of SQLAlchemy building and processing a parameter dictionary for every row."""
+    For the hot paths: the values are converted once per column type here, instead of
+    SQLAlchemy building and processing a parameter dictionary for every row."""
     if not rows:
-        return
+        return 0
     dialect = session.get_bind().dialect
-    sql, plan = _driver_insert(dialect, table, tuple(rows[0]))
+    sql, plan = _driver_insert(dialect, table, tuple(rows[0]), tuple(skip_conflicts_on))
     params = []
     for row in rows:
         values = list(row.values())
         params.append(tuple(values[i] if p is None else p(values[i]) for i, p in plan))
     connection = await session.connection()
-    await connection.exec_driver_sql(sql, params)
+    result = await connection.exec_driver_sql(sql, params)
+    return int(result.rowcount or 0)

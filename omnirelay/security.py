@@ -61,9 +61,10 @@ class Vault:
 _basic = HTTPBasic(auto_error=False)
 
 
-def require_basic_auth(
+async def require_basic_auth(
     request: Request, credentials: HTTPBasicCredentials | None = Depends(_basic)
 ) -> str:
+    """Async (it never blocks), so FastAPI runs it on the event loop, not in a thread."""
     settings = request.app.state.settings
     if credentials is None:
         raise Unauthorized("HTTP Basic credentials are required")
