@@ -65,7 +65,7 @@ from omnirelay.destinations.hashing import (
     identity_value,
     is_sha256_hex,
     normalize_email,
-    normalize_phone_e164,
+    phone_e164_in,
 )
 
 GA4_ORIGIN = "https://www.google-analytics.com"
@@ -230,16 +230,15 @@ def build_user_data(payload: Mapping[str, Any], warnings: list[str]) -> dict[str
     def hashed(normalize: Callable[[str], str]) -> Callable[[str], str]:
         return lambda raw: hash_normalized(raw, normalize)
 
-    def e164(raw: str) -> str:
-        return normalize_phone_e164(raw, default_region=phone_region)
-
     user_data: dict[str, Any] = {}
     email = _normalized(
         identity_value(payload, "email"), hashed(normalize_email_ga4), "email", warnings
     )
     if email:
         user_data["sha256_email_address"] = [email]
-    phone = _normalized(identity_value(payload, "phone"), hashed(e164), "phone", warnings)
+    phone = _normalized(
+        identity_value(payload, "phone"), hashed(phone_e164_in(phone_region)), "phone", warnings
+    )
     if phone:
         user_data["sha256_phone_number"] = [phone]
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from omnirelay.destinations.base import (
@@ -107,6 +108,7 @@ def _normalize_state(value: str) -> str:
     return text
 
 
+@lru_cache(maxsize=512)  # one normalizer per country, so hashing results are cached
 def _zip_normalizer(country: str | None) -> Callable[[str], str]:
     def normalize(value: str) -> str:
         text = re.sub(r"[^0-9a-z]", "", value.strip().lower())

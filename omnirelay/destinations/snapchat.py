@@ -68,9 +68,9 @@ from omnirelay.destinations.hashing import (
     normalize_email,
     normalize_external_id,
     normalize_name,
-    normalize_phone_digits,
     normalize_state,
-    normalize_zip,
+    phone_digits_in,
+    zip_in,
 )
 
 SNAPCHAT_BASE_URL = "https://tr.snapchat.com"
@@ -230,12 +230,12 @@ def _user_data(payload: Mapping[str, Any], warnings: list[str]) -> dict[str, Any
     region = country_raw.strip().upper() if country_raw and len(country_raw.strip()) == 2 else "US"
     normalizers: dict[str, tuple[str, Callable[[str], str]]] = {
         "em": ("email", normalize_email),
-        "ph": ("phone", lambda v: normalize_phone_digits(v, default_region=region)),
+        "ph": ("phone", phone_digits_in(region)),
         "fn": ("first_name", normalize_name),
         "ln": ("last_name", normalize_name),
         "ct": ("city", normalize_city),
         "st": ("state", normalize_state),
-        "zp": ("zip", lambda v: normalize_zip(v, country=region)),
+        "zp": ("zip", zip_in(region)),
         "country": ("country", normalize_country),
         "external_id": ("external_id", normalize_external_id),
     }

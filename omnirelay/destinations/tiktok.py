@@ -64,7 +64,7 @@ from omnirelay.destinations.hashing import (
     identity_value,
     normalize_country,
     normalize_email,
-    normalize_phone_e164,
+    phone_e164_in,
 )
 
 TIKTOK_BASE_URL = "https://business-api.tiktok.com"
@@ -238,7 +238,7 @@ def _user_data(payload: Mapping[str, Any], warnings: list[str]) -> dict[str, str
         region = "US"
     hashed_fields = (
         ("email", "email", normalize_email),
-        ("phone", "phone", lambda v: normalize_phone_e164(v, default_region=region)),
+        ("phone", "phone", phone_e164_in(region)),
         ("external_id", "external_id", _normalize_external_id),
     )
     for source_field, tiktok_field, normalize in hashed_fields:
