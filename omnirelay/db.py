@@ -209,7 +209,10 @@ def _driver_insert(
 ) -> tuple[str, list[Any]]:
     """The dialect's INSERT text for ``columns`` and, in parameter order, each column's bind
     processor (None where the driver takes the Python value as it is)."""
-    key = (id(dialect), table.name, columns, skip_conflicts_on)
+    # Keyed by what the text depends on (never by id(): a new engine's dialect may reuse
+    # the address of a disposed one of another kind).
+    flavour = (type(dialect), dialect.paramstyle, getattr(dialect, "is_mariadb", False))
+    key = (flavour, table.name, columns, skip_conflicts_on)
     if key not in _INSERTS:
         values: dict[str, Any] = {name: bindparam(name) for name in columns}
         if skip_conflicts_on:  # SQLite only (see insert_skip_duplicates)
