@@ -223,8 +223,7 @@ def _driver_insert(
         compiled = statement.compile(dialect=dialect)
         order = list(compiled.positiontup or columns)
         processors = [table.c[name].type.bind_processor(dialect) for name in order]
-        plan = [(columns.index(n), p) for n, p in zip(order, processors, strict=True)]
-        _INSERTS[key] = (str(compiled), plan)
+        _INSERTS[key] = (str(compiled), list(zip(order, processors, strict=True)))
     return _INSERTS[key]
 
 
@@ -234,8 +233,8 @@ async def bulk_insert(
     rows: Sequence[dict[str, Any]],
     skip_conflicts_on: Sequence[str] = (),
 ) -> int:
-    """Insert many rows of the same keys with one driver ``executemany``; returns the
-    driver's row count.
+    """Insert many rows (each with the first row's keys) with one driver ``executemany``;
+    returns the driver's row count.
 
     For the hot paths: the values are converted once per column type here, instead of
     SQLAlchemy building and processing a parameter dictionary for every row."""
@@ -243,10 +242,7 @@ async def bulk_insert(
         return 0
     dialect = session.get_bind().dialect
     sql, plan = _driver_insert(dialect, table, tuple(rows[0]), tuple(skip_conflicts_on))
-    params = []
-    for row in rows:
-        values = list(row.values())
-        params.append(tuple(values[i] if p is None else p(values[i]) for i, p in plan))
+    params = [tuple(row[name] if p is None else p(row[name]) for name, p in plan) for row in rows]
     connection = await session.connection()
     result = await connection.exec_driver_sql(sql, params)
     return int(result.rowcount or 0)
