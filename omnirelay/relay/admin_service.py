@@ -430,8 +430,9 @@ def validate_credentials(platform: AdAnalyticsPlatform, values: dict[str, Any]) 
         and value is not None
         and (problem := _type_problem(name, value)) is not None
     ]
-    if values.get("base_url"):
-        problems += _url_problem("credentials.base_url", values["base_url"])
+    for name, value in values.items():  # base_url, and url / *_url fields of the catalog
+        if (name == "url" or name.endswith("_url")) and name in known and value:
+            problems += _url_problem(f"credentials.{name}", value)
     if problems:
         raise InvalidInput(problems)
 

@@ -797,6 +797,27 @@ async def test_credentials_by_platform_id_and_storefront_id(client: httpx.AsyncC
     assert "platform_code" in error_fields(response)
 
 
+async def test_url_credential_fields_must_be_http_urls(client: httpx.AsyncClient) -> None:
+    await create_storefronts(client, "bosley")
+
+    async def post(url: str) -> httpx.Response:
+        return await client.post(
+            "/admin/v1/credentials",
+            json={
+                "storefront_id": "bosley",
+                "platform_code": "webhook",
+                "credentials": {"url": url, "secret": "whsec-test-1234"},
+            },
+        )
+
+    for bad in ("not a url", "ftp://files.example.com/in", "hooks.example.com/in"):
+        refused = await post(bad)
+        assert refused.status_code == 422, refused.text
+        assert "credentials.url" in error_fields(refused)
+    accepted = await post("https://hooks.example.com/in")
+    assert accepted.status_code == 201, accepted.text
+
+
 async def test_credential_validation(client: httpx.AsyncClient) -> None:
     await create_storefronts(client, "bosley")
     good: dict[str, Any] = {
