@@ -29,8 +29,7 @@ is less certain.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 AuthType = Literal[
     "access_token", "api_key", "api_secret", "oauth2", "basic", "bearer", "hmac", "none"
@@ -826,9 +825,6 @@ PLATFORMS: tuple[PlatformSpec, ...] = (
 )
 
 _BY_CODE: dict[str, PlatformSpec] = {spec["platform_code"]: spec for spec in PLATFORMS}
-_COMMON_NAMES = frozenset(field["name"] for field in COMMON_OPTIONAL_FIELDS)
-# Credential fields holding a JSON object rather than a scalar.
-_MAPPING_FIELDS = frozenset({"headers"})
 
 
 def platform_by_code(code: str) -> PlatformSpec | None:
@@ -836,56 +832,3 @@ def platform_by_code(code: str) -> PlatformSpec | None:
     if not isinstance(code, str):
         return None
     return _BY_CODE.get(code.strip().lower())
-
-
-def validate_credentials(code: str, credentials: Mapping[str, Any]) -> list[str]:
-    """Human-readable problems with ``credentials`` for platform ``code``; empty when valid.
-
-    Each missing required field gives ``"<name>: required"`` (absent, null or blank counts as
-    missing) and each key the platform does not know gives ``"<name>: unknown field"``.
-    """
-    spec = platform_by_code(code)
-    if spec is None:
-        return [f"platform_code: unknown platform {code!r}"]
-    if not isinstance(credentials, Mapping):
-        return ["credentials: must be a JSON object"]
-
-    errors: list[str] = []
-    known = {field["name"] for field in spec["credential_fields"]} | _COMMON_NAMES
-    for field in spec["credential_fields"]:
-        name = field["name"]
-        value = credentials.get(name)
-        if _is_blank(value):
-            if field["required"]:
-                errors.append(f"{name}: required")
-            continue
-        problem = _type_problem(name, value)
-        if problem:
-            errors.append(f"{name}: {problem}")
-    for common in COMMON_OPTIONAL_FIELDS:
-        value = credentials.get(common["name"])
-        if not _is_blank(value) and not isinstance(value, str):
-            errors.append(f"{common['name']}: must be a string")
-    for key in sorted(k for k in credentials if k not in known):
-        errors.append(f"{key}: unknown field")
-    return errors
-
-
-def _is_blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    return False
-
-
-def _type_problem(name: str, value: Any) -> str | None:
-    if name in _MAPPING_FIELDS:
-        if not isinstance(value, Mapping):
-            return "must be an object of header names to values"
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-            return "header names and values must be strings"
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return "must be a string"
-    return None

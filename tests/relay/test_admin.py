@@ -797,24 +797,33 @@ async def test_credentials_by_platform_id_and_storefront_id(client: httpx.AsyncC
     assert "platform_code" in error_fields(response)
 
 
-async def test_url_credential_fields_must_be_http_urls(client: httpx.AsyncClient) -> None:
+async def test_webhook_credential_validation(client: httpx.AsyncClient) -> None:
     await create_storefronts(client, "bosley")
 
-    async def post(url: str) -> httpx.Response:
+    async def post(**credentials: Any) -> httpx.Response:
         return await client.post(
             "/admin/v1/credentials",
             json={
                 "storefront_id": "bosley",
                 "platform_code": "webhook",
-                "credentials": {"url": url, "secret": "whsec-test-1234"},
+                "credentials": credentials,
             },
         )
 
-    for bad in ("not a url", "ftp://files.example.com/in", "hooks.example.com/in"):
-        refused = await post(bad)
+    url = "https://hooks.example.com/in"
+    refusals = [
+        ({"url": "not a url"}, "credentials.url"),
+        ({"url": "ftp://files.example.com/in"}, "credentials.url"),
+        ({"url": "hooks.example.com/in"}, "credentials.url"),
+        ({"secret": "whsec-test-1234"}, "credentials.url"),  # required
+        ({"url": url, "headers": ["Authorization"]}, "credentials.headers"),
+        ({"url": url, "headers": {"X-N": 1}}, "credentials.headers"),
+    ]
+    for credentials, field in refusals:
+        refused = await post(**credentials)
         assert refused.status_code == 422, refused.text
-        assert "credentials.url" in error_fields(refused)
-    accepted = await post("https://hooks.example.com/in")
+        assert field in error_fields(refused), (credentials, refused.text)
+    accepted = await post(url=url, secret="whsec-test-1234", headers={"Authorization": "x"})
     assert accepted.status_code == 201, accepted.text
 
 

@@ -1,4 +1,5 @@
-"""The ad_analytics_platforms master data: shape, uniqueness and credential validation."""
+"""The ad_analytics_platforms master data: shape and uniqueness. (Credentials are
+validated by the admin API against the stored master data: tests/relay/test_admin.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from omnirelay.relay.platform_catalog import (
     Category,
     PlatformSpec,
     platform_by_code,
-    validate_credentials,
 )
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -129,95 +129,3 @@ def test_platform_by_code() -> None:
     assert platform_by_code(" GA4 ") is platform_by_code("ga4")
     assert platform_by_code("myspace") is None
     assert platform_by_code("") is None
-
-
-# ------------------------------------------------------------- validate_credentials
-
-
-def test_valid_credentials_have_no_errors() -> None:
-    assert validate_credentials("meta", {"pixel_id": "123", "access_token": "EAAB"}) == []
-
-
-def test_optional_fields_and_base_url_are_accepted() -> None:
-    creds = {
-        "pixel_id": "123",
-        "access_token": "EAAB",
-        "test_event_code": "TEST123",
-        "base_url": "http://127.0.0.1:8090/meta",
-    }
-    assert validate_credentials("meta", creds) == []
-
-
-def test_missing_required_field_is_named() -> None:
-    assert validate_credentials("meta", {"pixel_id": "123"}) == ["access_token: required"]
-
-
-def test_every_missing_field_is_reported() -> None:
-    assert validate_credentials("ga4", {}) == ["measurement_id: required", "api_secret: required"]
-
-
-@pytest.mark.parametrize("blank", [None, "", "   "])
-def test_blank_values_count_as_missing(blank: Any) -> None:
-    errors = validate_credentials("snapchat", {"pixel_id": "p", "access_token": blank})
-    assert errors == ["access_token: required"]
-
-
-def test_unknown_fields_are_named() -> None:
-    errors = validate_credentials(
-        "pinterest", {"ad_account_id": "549", "access_token": "pina_x", "pixel": "1", "a": 2}
-    )
-    assert errors == ["a: unknown field", "pixel: unknown field"]
-
-
-def test_missing_and_unknown_together() -> None:
-    errors = validate_credentials("tiktok", {"pixel_id": "C123", "access_token": "t"})
-    assert errors == ["pixel_code: required", "pixel_id: unknown field"]
-
-
-def test_numeric_ids_are_accepted_but_objects_are_not() -> None:
-    assert validate_credentials("ga4", {"measurement_id": "G-1", "api_secret": "s"}) == []
-    assert validate_credentials("snapchat", {"pixel_id": 12345, "access_token": "t"}) == []
-    errors = validate_credentials("snapchat", {"pixel_id": {"id": 1}, "access_token": True})
-    assert errors == ["pixel_id: must be a string", "access_token: must be a string"]
-
-
-def test_base_url_must_be_a_string() -> None:
-    errors = validate_credentials(
-        "ga4", {"measurement_id": "G-1", "api_secret": "s", "base_url": 1}
-    )
-    assert errors == ["base_url: must be a string"]
-
-
-def test_unknown_platform() -> None:
-    errors = validate_credentials("myspace", {"token": "x"})
-    assert len(errors) == 1 and "unknown platform" in errors[0] and "myspace" in errors[0]
-
-
-def test_code_lookup_in_validation_is_case_insensitive() -> None:
-    assert validate_credentials("META", {"pixel_id": "1", "access_token": "t"}) == []
-
-
-def test_credentials_must_be_an_object() -> None:
-    assert validate_credentials("meta", ["pixel_id"]) == ["credentials: must be a JSON object"]  # type: ignore[arg-type]
-
-
-def test_webhook_credentials() -> None:
-    assert validate_credentials("webhook", {"url": "https://hooks.example.com/in"}) == []
-    full = {
-        "url": "https://hooks.example.com/in",
-        "secret": "whsec_1",
-        "headers": {"Authorization": "Bearer abc"},
-    }
-    assert validate_credentials("webhook", full) == []
-    assert validate_credentials("webhook", {"secret": "s"}) == ["url: required"]
-    bad = validate_credentials("webhook", {"url": "https://h", "headers": ["Authorization"]})
-    assert bad == ["headers: must be an object of header names to values"]
-    bad_value = validate_credentials("webhook", {"url": "https://h", "headers": {"X-N": 1}})
-    assert bad_value == ["headers: header names and values must be strings"]
-
-
-def test_platform_without_credentials_accepts_empty_object() -> None:
-    spec = platform_by_code("outbrain")
-    assert spec is not None and spec["auth_type"] == "none"
-    assert validate_credentials("outbrain", {}) == []
-    assert validate_credentials("outbrain", {"base_url": "http://127.0.0.1:8090/outbrain"}) == []
