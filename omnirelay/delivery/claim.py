@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnirelay.db import id_in
 from omnirelay.models import DeliveryStatus, EventDelivery, table_of
-from omnirelay.models.base import utcnow
 
 _CLAIMABLE = (DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value)
 
@@ -66,14 +65,6 @@ def _claimed(rows: Any) -> list[ClaimedDelivery]:
 
 def _due(now: datetime) -> ColumnElement[bool]:
     return and_(EventDelivery.status.in_(_CLAIMABLE), EventDelivery.next_attempt_at <= now)
-
-
-async def claim_due_deliveries(
-    session: AsyncSession, worker_id: str, limit: int, lease_seconds: float
-) -> list[ClaimedDelivery]:
-    now = utcnow()
-    lease = Lease.starting(worker_id, now, lease_seconds)
-    return await claim_due(session, lease, limit, now)
 
 
 async def claim_due(

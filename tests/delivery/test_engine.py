@@ -285,7 +285,7 @@ async def test_webhook_destination_signs_its_body(client, sessionmaker, worker) 
 async def test_shutdown_releases_claimed_deliveries_not_yet_sent(
     client, sessionmaker, worker
 ) -> None:
-    from omnirelay.delivery.claim import claim_due_deliveries
+    from omnirelay.delivery.claim import Lease, claim_due
 
     await add_storefront(client)
     await add_platform(client, "meta")
@@ -295,7 +295,8 @@ async def test_shutdown_releases_claimed_deliveries_not_yet_sent(
 
         await route_pending_events(session, 100)
     async with sessionmaker() as session, session.begin():
-        claimed = await claim_due_deliveries(session, worker.worker_id, 10, 60)
+        now = datetime.now(UTC)
+        claimed = await claim_due(session, Lease.starting(worker.worker_id, now, 60), 10, now)
     await worker.stop()
     await worker.engine.deliver(claimed)
     [delivery] = await deliveries(sessionmaker)
