@@ -47,11 +47,12 @@ def hash_normalized(value: Any, normalize: Callable[[str], str]) -> str:
     time: a module function, or one of the ``*_in(...)`` factories below, never a lambda.
     """
     text = value if value.__class__ is str else str(value)
-    return _hash_normalized(text.strip(), normalize)
+    return hash_stripped(text.strip(), normalize)
 
 
 @lru_cache(maxsize=65_536)
-def _hash_normalized(text: str, normalize: Callable[[str], str]) -> str:
+def hash_stripped(text: str, normalize: Callable[[str], str]) -> str:
+    """``hash_normalized`` of a string already stripped (as ``identities`` gives them)."""
     # Cities, states, countries, names and repeat customers recur across a backlog: the
     # normalization (phone parsing above all) is worth doing once per distinct value.
     if is_sha256_hex(text):
@@ -194,6 +195,34 @@ IDENTITY_ALIASES: Mapping[str, tuple[str, ...]] = {
     "epik": ("epik",),
     "page_url": ("page_url", "event_source_url", "url"),
 }
+
+
+# alias -> (canonical field, rank): the earlier an alias is listed, the more it counts
+_ALIAS_FIELDS: Mapping[str, tuple[str, int]] = {
+    alias: (field, rank)
+    for field, aliases in IDENTITY_ALIASES.items()
+    for rank, alias in enumerate(aliases)
+}
+
+
+def identities(payload: Mapping[str, Any]) -> dict[str, str]:
+    """Every canonical identity field the payload carries, each from its first non-empty
+    alias, as a stripped string: one pass over the aliases present (a set intersection in
+    C) instead of one lookup per alias and field, for the dozen fields read per event."""
+    found: dict[str, str] = {}
+    ranks: dict[str, int] = {}
+    for key in payload.keys() & _ALIAS_FIELDS.keys():
+        value = payload[key]
+        if value is None:
+            continue
+        field, rank = _ALIAS_FIELDS[key]
+        if field in found and ranks[field] < rank:
+            continue
+        text = (value if value.__class__ is str else str(value)).strip()
+        if text:
+            found[field] = text
+            ranks[field] = rank
+    return found
 
 
 def identity_value(payload: Mapping[str, Any], field: str) -> str | None:

@@ -43,7 +43,6 @@ and the valid ones land only if the engine resends them in smaller groups.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -73,8 +72,8 @@ from omnirelay.destinations.base import (
 )
 from omnirelay.destinations.hashing import (
     NormalizationError,
-    hash_normalized,
-    identity_value,
+    hash_stripped,
+    identities,
     normalize_city,
     normalize_email,
     normalize_external_id,
@@ -134,6 +133,16 @@ def normalize_meta_country(value: str) -> str:
     if len(text) != 2:
         raise NormalizationError("country must be an ISO 3166-1 alpha-2 code")
     return text
+
+
+@lru_cache(maxsize=1024)
+def _country_or_none(value: str) -> str | None:
+    """The country that decides the phone region and US rules (its own field reports a
+    bad value; here it is just absent)."""
+    try:
+        return normalize_meta_country(value)
+    except NormalizationError:
+        return None
 
 
 def normalize_meta_state(value: str, *, country: str | None) -> str:
@@ -271,8 +280,8 @@ class MetaConversionsApi:
         if event_time > now:
             warnings.append("event_time was ahead of our clock; sent as now")
             event_time = now
-        payload = event.payload
-        user_data = self._user_data(payload, settings, event_time, warnings)
+        identity = identities(event.payload)
+        user_data = self._user_data(identity, settings, event_time, warnings)
         server_event: dict[str, Any] = {
             "event_name": event.destination_event_name,
             "event_time": int(event_time.timestamp()),
@@ -280,9 +289,7 @@ class MetaConversionsApi:
             "action_source": action_source,
             "user_data": user_data,
         }
-        source_url = identity_value(payload, "page_url") or payload_str(
-            settings, "event_source_url"
-        )
+        source_url = identity.get("page_url") or payload_str(settings, "event_source_url")
         if source_url and not source_url.lower().startswith(("http://", "https://")):
             warnings.append("event_source_url dropped: it must start with http:// or https://")
             source_url = None
@@ -307,15 +314,13 @@ class MetaConversionsApi:
 
     def _user_data(
         self,
-        payload: Mapping[str, Any],
+        identity: Mapping[str, str],
         settings: Mapping[str, Any],
         event_time: datetime,
         warnings: list[str],
     ) -> dict[str, Any]:
-        country: str | None = None
-        raw_country = identity_value(payload, "country")
-        with contextlib.suppress(NormalizationError):  # reported below, with the country field
-            country = normalize_meta_country(raw_country) if raw_country else None
+        raw_country = identity.get("country")
+        country = _country_or_none(raw_country) if raw_country else None
         region = (country or payload_str(settings, "default_phone_region") or "US").upper()
         in_context = {
             "ph": phone_digits_in(region),
@@ -324,30 +329,30 @@ class MetaConversionsApi:
         }
         user_data: dict[str, Any] = {}
         for key, field, normalize in _HASHED_FIELDS:
-            raw = identity_value(payload, field)
+            raw = identity.get(field)
             if raw is None:
                 continue
             try:
-                user_data[key] = [hash_normalized(raw, normalize or in_context[key])]
+                user_data[key] = [hash_stripped(raw, normalize or in_context[key])]
             except NormalizationError as exc:
                 warnings.append(f"{key} dropped: {exc}")
-        client_ip = identity_value(payload, "client_ip")
+        client_ip = identity.get("client_ip")
         if client_ip:
             address = normalize_ip(client_ip)
             if address:
                 user_data["client_ip_address"] = address
             else:
                 warnings.append("client_ip_address dropped: not an IPv4 or IPv6 address")
-        user_agent = identity_value(payload, "user_agent")
+        user_agent = identity.get("user_agent")
         if user_agent:
             user_data["client_user_agent"] = user_agent
-        fbc = identity_value(payload, "fbc")
+        fbc = identity.get("fbc")
         if not fbc:  # Meta's documented form, stamped when the click id was seen
-            fbclid = identity_value(payload, "fbclid")
+            fbclid = identity.get("fbclid")
             fbc = f"fb.1.{int(event_time.timestamp() * 1000)}.{fbclid}" if fbclid else None
         if fbc:
             user_data["fbc"] = fbc
-        fbp = identity_value(payload, "fbp")
+        fbp = identity.get("fbp")
         if fbp:
             user_data["fbp"] = fbp
         return user_data
