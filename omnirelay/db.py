@@ -5,14 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Table, any_, bindparam, event, literal
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    event,
+    func,
+    literal,
+    literal_column,
+    select,
+)
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,6 +36,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, sessionmaker
 
 from omnirelay.errors import ConfigurationError
 
@@ -69,9 +86,13 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         options["isolation_level"] = "READ COMMITTED"
     options.update(kwargs)
     engine = create_async_engine(url, **options)
-    _install_connection_setup(engine)
+    _install_connection_setup(engine.sync_engine)
     if url.get_backend_name() == "sqlite":
         _SQLITE_WRITE_LOCKS[engine.sync_engine] = asyncio.Lock()
+        if url.database and url.database != ":memory:":
+            writer = SqliteWriter(url, options["connect_args"])
+            _SQLITE_WRITERS[engine.sync_engine] = writer
+            weakref.finalize(engine.sync_engine, writer.close)
     return engine
 
 
@@ -80,10 +101,54 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 _SQLITE_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
-def _install_connection_setup(engine: AsyncEngine) -> None:
+class SqliteWriter:
+    """SQLite's one writer as a thread of its own, for the write transactions of the
+    delivery worker (``run_transaction``): they run there on a plain sqlite3 connection,
+    one statement after the other. Through aiosqlite every statement is four hops to the
+    driver's thread and back, each waiting for the event loop, which is busy preparing the
+    other batches; here the writer slot is held only as long as the work itself takes."""
+
+    def __init__(self, url: URL, connect_args: dict[str, Any]) -> None:
+        self.engine = create_sync_engine(
+            url.set(drivername="sqlite+pysqlite"),
+            connect_args=connect_args | {"check_same_thread": False},
+        )
+        _install_connection_setup(self.engine)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+
+    def _transaction(self, work: Callable[[Session], T]) -> T:
+        with self.sessions() as session:
+            try:
+                result = work(session)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            return result
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        future = asyncio.get_running_loop().run_in_executor(self.thread, self._transaction, work)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The transaction goes on in the thread: keep the writer slot until it ends.
+            with contextlib.suppress(Exception):
+                await future
+            raise
+
+    def close(self) -> None:
+        self.thread.shutdown(wait=True)
+        self.engine.dispose()
+
+
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Any, SqliteWriter] = weakref.WeakKeyDictionary()
+
+
+def _install_connection_setup(engine: Engine) -> None:
     backend = engine.dialect.name
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         if backend == "sqlite":
@@ -148,7 +213,10 @@ async def insert_skip_duplicates(
         return max(0, result.rowcount or 0)  # type: ignore[attr-defined]
     if dialect == "sqlite":
         # sqlite3's executemany counts the rows it really inserted.
-        return max(0, await bulk_insert(session, table, rows, skip_conflicts_on=conflict_columns))
+        inserted = await session.run_sync(
+            bulk_insert, table, rows, skip_conflicts_on=conflict_columns
+        )
+        return max(0, inserted)
     # asyncpg reports no count for executemany: RETURNING lists the rows inserted.
     returning = (
         postgresql.insert(table)
@@ -177,14 +245,22 @@ def is_transient_db_error(exc: BaseException) -> bool:
 
 async def run_transaction(
     factory: async_sessionmaker[AsyncSession],
-    work: Callable[[AsyncSession], Awaitable[T]],
+    work: Callable[[Session], T],
     attempts: int = 5,
 ) -> T:
-    """``work`` in its own transaction, run again when it loses a deadlock."""
+    """``work`` in a transaction of its own, run again when it loses a deadlock.
+
+    ``work`` is synchronous and gets a plain ``Session``: on SQLite it runs on the
+    engine's writer thread, elsewhere through the async driver (``run_sync``)."""
+    bind = factory.kw["bind"]
+    writer = _SQLITE_WRITERS.get(bind.sync_engine)
+    if writer is not None:
+        async with _SQLITE_WRITE_LOCKS[bind.sync_engine]:
+            return await writer.run(work)
     for attempt in range(1, attempts + 1):
         try:
             async with session_scope(factory) as session:
-                return await work(session)
+                return await session.run_sync(work)
         except DBAPIError as exc:
             if attempt == attempts or not is_transient_db_error(exc):
                 raise
@@ -192,12 +268,20 @@ async def run_transaction(
     raise AssertionError("unreachable")
 
 
-def id_in(session: AsyncSession, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
-    """``column IN (ids)`` for a long list of integer ids. PostgreSQL gets one array
-    parameter (``= ANY($1)``): the statement text stays the same whatever the count, so it
-    is prepared once, and no per-id placeholder is rendered on every call."""
-    if session.get_bind().dialect.name == "postgresql":
+def id_in(
+    session: Session | AsyncSession, column: Any, ids: Collection[int]
+) -> ColumnElement[bool]:
+    """``column IN (ids)`` for a long list of integer ids, bound as ONE parameter where the
+    database allows it: an array on PostgreSQL (``= ANY($1)``), JSON text on SQLite
+    (``IN (SELECT value FROM json_each(?))``). The statement text then stays the same
+    whatever the count, so it is compiled and prepared once, and no placeholder per id is
+    rendered and bound on every call. MySQL/MariaDB get the plain expanded ``IN``."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         return column == any_(literal(list(ids), postgresql.ARRAY(BigInteger)))
+    if dialect == "sqlite":
+        ids_json = literal(orjson.dumps(list(ids)).decode(), Text())
+        return column.in_(select(literal_column("value")).select_from(func.json_each(ids_json)))
     return column.in_(ids)
 
 
@@ -227,8 +311,8 @@ def _driver_insert(
     return _INSERTS[key]
 
 
-async def bulk_insert(
-    session: AsyncSession,
+def bulk_insert(
+    session: Session,
     table: Table,
     rows: Sequence[dict[str, Any]],
     skip_conflicts_on: Sequence[str] = (),
@@ -236,13 +320,21 @@ async def bulk_insert(
     """Insert many rows (each with the first row's keys) with one driver ``executemany``;
     returns the driver's row count.
 
-    For the hot paths: the values are converted once per column type here, instead of
+    For the hot paths: each row's values are read in one C call (``itemgetter``) and
+    converted column by column, only where the column's type needs it, instead of
     SQLAlchemy building and processing a parameter dictionary for every row."""
     if not rows:
         return 0
     dialect = session.get_bind().dialect
     sql, plan = _driver_insert(dialect, table, tuple(rows[0]), tuple(skip_conflicts_on))
-    params = [tuple(row[name] if p is None else p(row[name]) for name, p in plan) for row in rows]
-    connection = await session.connection()
-    result = await connection.exec_driver_sql(sql, params)
+    values = list(map(itemgetter(*(name for name, _ in plan)), rows))
+    if len(plan) == 1:
+        values = [(value,) for value in values]
+    processed = [(index, p) for index, (_, p) in enumerate(plan) if p is not None]
+    if processed:
+        columns = list(zip(*values, strict=True))
+        for index, processor in processed:
+            columns[index] = tuple(map(processor, columns[index]))
+        values = list(zip(*columns, strict=True))
+    result = session.connection().exec_driver_sql(sql, values)
     return int(result.rowcount or 0)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from omnirelay.db import id_in
 from omnirelay.models import DeliveryStatus, EventDelivery, table_of
@@ -20,9 +20,9 @@ from omnirelay.models import DeliveryStatus, EventDelivery, table_of
 _CLAIMABLE = (DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value)
 
 
-@dataclass(slots=True, frozen=True)
-class ClaimedDelivery:
-    """What the engine needs of a claimed delivery (plain values, no ORM identity)."""
+class ClaimedDelivery(NamedTuple):
+    """What the engine needs of a claimed delivery (plain values, no ORM identity; a
+    tuple, so a thousand rows of a batch are built at C speed)."""
 
     id: int
     event_id: int
@@ -35,7 +35,7 @@ class ClaimedDelivery:
     attempt_count: int
 
 
-COLUMNS = tuple(table_of(EventDelivery).c[name] for name in ClaimedDelivery.__slots__)
+COLUMNS = tuple(table_of(EventDelivery).c[name] for name in ClaimedDelivery._fields)
 
 
 @dataclass(slots=True, frozen=True)
@@ -60,16 +60,14 @@ class Lease:
 
 
 def _claimed(rows: Any) -> list[ClaimedDelivery]:
-    return [ClaimedDelivery(*row) for row in rows]
+    return list(map(ClaimedDelivery._make, rows))
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
     return and_(EventDelivery.status.in_(_CLAIMABLE), EventDelivery.next_attempt_at <= now)
 
 
-async def claim_due(
-    session: AsyncSession, lease: Lease, limit: int, now: datetime
-) -> list[ClaimedDelivery]:
+def claim_due(session: Session, lease: Lease, limit: int, now: datetime) -> list[ClaimedDelivery]:
     """Claim up to ``limit`` deliveries due at ``now`` under ``lease``."""
     due = (
         select(EventDelivery.id)
@@ -82,10 +80,10 @@ async def claim_due(
     if dialect in ("mysql", "mariadb"):
         # No UPDATE ... RETURNING: lock the rows with SKIP LOCKED, then update them.
         claimed = _claimed(
-            await session.execute(due.with_only_columns(*COLUMNS).with_for_update(skip_locked=True))
+            session.execute(due.with_only_columns(*COLUMNS).with_for_update(skip_locked=True))
         )
         if claimed:
-            await session.execute(
+            session.execute(
                 update(EventDelivery)
                 .where(id_in(session, EventDelivery.id, [d.id for d in claimed]))
                 .values(values)
@@ -102,4 +100,4 @@ async def claim_due(
         .returning(*COLUMNS)
         .execution_options(synchronize_session=False)
     )
-    return _claimed(await session.execute(statement))
+    return _claimed(session.execute(statement))

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from omnirelay.config import Settings
 from omnirelay.db import run_transaction, session_scope
@@ -216,8 +217,8 @@ class DeliveryEngine:
             delay = retry_delay(failures, self.settings.retry_backoff_base, retry_after)
             return now + timedelta(seconds=delay)
 
-        async def record(session: AsyncSession) -> None:
-            await recording.record_batch(
+        def record(session: Session) -> None:
+            recording.record_batch(
                 session,
                 by_id,
                 report,

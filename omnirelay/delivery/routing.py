@@ -10,15 +10,16 @@ every active platform credential whose platform is active globally).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import insert, literal, select, tuple_, update
+from sqlalchemy.orm import Session
 
-from omnirelay.db import bulk_insert, id_in
+from omnirelay.db import id_in
 from omnirelay.delivery.claim import COLUMNS as CLAIMED_COLUMNS
 from omnirelay.delivery.claim import ClaimedDelivery, Lease
 from omnirelay.delivery.context import StoredEvent
@@ -103,7 +104,7 @@ class PendingEvent:
         )
 
 
-async def claim_pending_events(session: AsyncSession, limit: int) -> list[PendingEvent]:
+def claim_pending_events(session: Session, limit: int) -> list[PendingEvent]:
     statement = (
         select(
             MarketingEvent.id,
@@ -121,11 +122,13 @@ async def claim_pending_events(session: AsyncSession, limit: int) -> list[Pendin
     )
     if session.get_bind().dialect.name != "sqlite":
         statement = statement.with_for_update(skip_locked=True)
-    return [PendingEvent(*row) for row in await session.execute(statement)]
+    # Core, not the ORM session: plain rows, without the ORM's per-row result machinery.
+    connection = session.connection()
+    return [PendingEvent(*row) for row in connection.execute(statement)]
 
 
-async def _load_storefronts(
-    session: AsyncSession, events: list[PendingEvent]
+def _load_storefronts(
+    session: Session, events: list[PendingEvent]
 ) -> tuple[dict[int, Storefront], dict[str, Storefront]]:
     ids = {e.storefront_id for e in events if e.storefront_id is not None}
     codes = {e.storefront_code for e in events if e.storefront_id is None and e.storefront_code}
@@ -136,17 +139,17 @@ async def _load_storefronts(
         clauses.append(Storefront.code.in_(codes))
     by_id: dict[int, Storefront] = {}
     for clause in clauses:
-        for storefront in (await session.execute(select(Storefront).where(clause))).scalars():
+        for storefront in (session.execute(select(Storefront).where(clause))).scalars():
             by_id[storefront.id] = storefront
     return by_id, {s.code: s for s in by_id.values()}
 
 
-async def _existing_keys(
-    session: AsyncSession, keys: set[tuple[int, str, str]]
+def _existing_keys(
+    session: Session, keys: set[tuple[int, str, str]]
 ) -> dict[tuple[int, str, str], int]:
     if not keys:
         return {}
-    rows = await session.execute(
+    rows = session.execute(
         select(
             MarketingEvent.storefront_id,
             MarketingEvent.event_type,
@@ -161,20 +164,18 @@ async def _existing_keys(
     return {(r[0], r[1], r[2]): r[3] for r in rows if r[0] is not None}
 
 
-async def load_routes(
-    session: AsyncSession, storefronts: list[Storefront]
-) -> dict[int, StorefrontRoutes]:
+def load_routes(session: Session, storefronts: list[Storefront]) -> dict[int, StorefrontRoutes]:
     routes = {s.id: StorefrontRoutes(s) for s in storefronts}
     if not routes:
         return routes
-    configs = await session.execute(
+    configs = session.execute(
         select(SgtmConfig).where(
             SgtmConfig.storefront_id.in_(routes), SgtmConfig.is_active.is_(True)
         )
     )
     for config in configs.scalars():
         routes[config.storefront_id].sgtm = config
-    credentials = await session.execute(
+    credentials = session.execute(
         select(PlatformCredential, AdAnalyticsPlatform)
         .join(AdAnalyticsPlatform, AdAnalyticsPlatform.id == PlatformCredential.platform_id)
         .where(
@@ -228,41 +229,44 @@ def _deliveries_for(
     return rows, "; ".join(notes) or None
 
 
-async def route_pending_events(
-    session: AsyncSession, limit: int, lease: Lease | None = None
+def route_pending_events(
+    session: Session, limit: int, lease: Lease | None = None
 ) -> RoutingSummary:
     """Route up to ``limit`` pending events. With a ``lease`` the new deliveries are
     created already claimed by that worker, so it can send them at once: no second
-    query to claim them, none to read their events again."""
+    query to claim them, none to read their events again.
+
+    The work per event is a dictionary lookup or two: events are grouped by storefront
+    and event type (one routing plan each), the database copies each group's event ids
+    into its delivery rows, and status changes are one UPDATE per (status, detail)."""
     summary = RoutingSummary()
-    events = await claim_pending_events(session, limit)
+    events = claim_pending_events(session, limit)
     if not events:
         return summary
-    by_id, by_code = await _load_storefronts(session, events)
+    by_id, by_code = _load_storefronts(session, events)
     now = utcnow()
-    updates: list[dict[str, Any]] = []
-    resolved: list[tuple[PendingEvent, Storefront, dict[str, Any]]] = []
+    finished: dict[tuple[EventStatus, str | None], list[int]] = defaultdict(list)
+    filled_in: list[dict[str, Any]] = []  # direct INSERTs: storefront fields completed too
 
-    def finish(event: PendingEvent, status: EventStatus, detail: str | None, **extra: Any) -> None:
-        updates.append(
-            {
-                "id": event.id,
-                "status": status.value,
-                "status_detail": detail,
-                "updated_at": now,
-                "processed_at": now if status != EventStatus.QUEUED else None,
-            }
-            | extra
-        )
+    def finish(
+        event: PendingEvent, status: EventStatus, detail: str | None, fill: dict[str, Any]
+    ) -> None:
+        if fill:
+            filled_in.append(
+                {"id": event.id, "status": status.value, "status_detail": detail} | fill
+            )
+        else:
+            finished[(status, detail)].append(event.id)
         summary.add(status)
 
     # Rows written with only a storefront_code get their storefront_id now; a key that
     # already exists makes the row a duplicate (the unique index cannot see NULL ids).
+    resolved: list[tuple[PendingEvent, Storefront, dict[str, Any]]] = []
     wanted_keys: set[tuple[int, str, str]] = set()
     for event in events:
         payload = _json_object(event.event_payload)
         if payload is None:
-            finish(event, EventStatus.FAILED, "event_payload is not a JSON object")
+            finish(event, EventStatus.FAILED, "event_payload is not a JSON object", {})
             continue
         storefront = (
             by_id.get(event.storefront_id)
@@ -275,109 +279,144 @@ async def route_pending_events(
                 if event.storefront_id is not None
                 else f"unknown storefront code {event.storefront_code!r}"
             )
-            finish(event, EventStatus.FAILED, reason)
+            finish(event, EventStatus.FAILED, reason, {})
             continue
         if event.storefront_id is None:
             wanted_keys.add((storefront.id, event.event_type, event.event_id))
         resolved.append((event, storefront, payload))
-    existing = await _existing_keys(session, wanted_keys)
-    routes = await load_routes(session, list({s.id: s for _, s, _ in resolved}.values()))
+    existing = _existing_keys(session, wanted_keys)
+    routes = load_routes(session, list({s.id: s for _, s, _ in resolved}.values()))
 
-    delivery_rows: list[dict[str, Any]] = []
     plans: dict[tuple[int, str], tuple[list[dict[str, Any]], str | None]] = {}
+    routed: dict[tuple[int, str], list[int]] = defaultdict(list)
     for event, storefront, payload in resolved:
-        extra: dict[str, Any] = {}
+        fill: dict[str, Any] = {}
         if event.storefront_id is None:
             key = (storefront.id, event.event_type, event.event_id)
             if key in existing:
-                finish(event, EventStatus.DUPLICATE, f"duplicate of event #{existing[key]}")
+                finish(event, EventStatus.DUPLICATE, f"duplicate of event #{existing[key]}", {})
                 continue
             existing[key] = event.id
-            extra = {"storefront_id": storefront.id, "storefront_code": storefront.code}
+            fill = {"storefront_id": storefront.id, "storefront_code": storefront.code}
         elif event.storefront_code is None:
-            extra = {"storefront_code": storefront.code}
+            fill = {"storefront_code": storefront.code}
         if not storefront.is_active:
-            finish(
-                event, EventStatus.SKIPPED, f"storefront {storefront.code!r} is inactive", **extra
-            )
+            finish(event, EventStatus.SKIPPED, f"storefront {storefront.code!r} is inactive", fill)
             continue
         route_key = (storefront.id, event.event_type)
-        if route_key not in plans:  # the same for every event of that type and storefront
-            plans[route_key] = _deliveries_for(event.event_type, routes[storefront.id])
-        rows, note = plans[route_key]
+        plan = plans.get(route_key)
+        if plan is None:  # the same for every event of that type and storefront
+            plan = plans[route_key] = _deliveries_for(event.event_type, routes[storefront.id])
+        rows, note = plan
         if not rows:
-            finish(
-                event,
-                EventStatus.SKIPPED,
-                note or "no active destination for this storefront",
-                **extra,
-            )
+            detail = note or "no active destination for this storefront"
+            finish(event, EventStatus.SKIPPED, detail, fill)
             continue
-        delivery_rows.extend([row | {"event_id": event.id} for row in rows])
-        finish(event, EventStatus.QUEUED, note, **extra)
+        routed[route_key].append(event.id)
+        finish(event, EventStatus.QUEUED, note, fill)
         if lease is not None:
             summary.events[event.id] = event.stored(storefront, payload)
 
-    if delivery_rows:
-        summary.claimed = await _insert_deliveries(session, delivery_rows, now, lease)
-        summary.deliveries = len(delivery_rows)
-    await _write_event_updates(session, updates)
+    for route_key, event_ids in routed.items():
+        for row in plans[route_key][0]:
+            _insert_deliveries(session, row, event_ids, now, lease)
+            summary.deliveries += len(event_ids)
+    if lease is not None and routed:
+        summary.claimed = _read_claimed(session, summary.events.keys(), lease)
+    _write_event_updates(session, finished, filled_in, now)
     return summary
 
 
-async def _insert_deliveries(
-    session: AsyncSession, rows: list[dict[str, Any]], now: datetime, lease: Lease | None
-) -> list[ClaimedDelivery]:
-    """Insert the delivery rows: pending, or claimed under ``lease`` (then returned)."""
-    table = table_of(EventDelivery)
-    defaults: dict[str, Any] = {
+_DELIVERY_COLUMNS = (
+    "event_id",
+    "kind",
+    "storefront_id",
+    "destination_type",
+    "destination_code",
+    "destination_key",
+    "sgtm_config_id",
+    "credential_id",
+    "status",
+    "attempt_count",
+    "next_attempt_at",
+    "lease_expires_at",
+    "claimed_by",
+    "created_at",
+    "updated_at",
+)
+
+
+def _insert_deliveries(
+    session: Session,
+    row: dict[str, Any],
+    event_ids: list[int],
+    now: datetime,
+    lease: Lease | None,
+) -> None:
+    """One destination's delivery rows for ``event_ids``, copied by the database from the
+    event rows (``INSERT ... SELECT``): pending, or claimed under ``lease``."""
+    values: dict[str, Any] = {
+        "kind": "relay",
         "sgtm_config_id": None,
         "credential_id": None,
         "status": "pending",
         "attempt_count": 0,
         "next_attempt_at": now,
+        "lease_expires_at": None,
+        "claimed_by": None,
         "created_at": now,
         "updated_at": now,
-    }
+    } | row
     if lease is not None:
-        defaults |= lease.claim_values(now)
-    await bulk_insert(session, table, [defaults | row for row in rows])
-    if lease is None:
-        return []
-    # Read the claimed rows back by their unique key (RETURNING costs more per row).
-    result = await session.execute(
+        values |= lease.claim_values(now)
+    table = table_of(EventDelivery)
+    events = table_of(MarketingEvent)
+    source = select(
+        events.c.id,
+        *(literal(values[name], table.c[name].type) for name in _DELIVERY_COLUMNS[1:]),
+    ).where(id_in(session, events.c.id, event_ids))
+    session.execute(insert(table).from_select(list(_DELIVERY_COLUMNS), source))
+
+
+def _read_claimed(
+    session: Session, event_ids: Collection[int], lease: Lease
+) -> list[ClaimedDelivery]:
+    """The deliveries just created under ``lease`` (RETURNING is not on every database)."""
+    table = table_of(EventDelivery)
+    connection = session.connection()
+    result = connection.execute(
         select(*CLAIMED_COLUMNS)
-        .where(id_in(session, table.c.event_id, {row["event_id"] for row in rows}))
+        .where(id_in(session, table.c.event_id, event_ids))
         .where(table.c.claimed_by == lease.worker_id)
         .where(table.c.status == "in_flight")
     )
-    wanted = {(row["event_id"], row["destination_key"]) for row in rows}
-    return [
-        ClaimedDelivery(*row) for row in result if (row.event_id, row.destination_key) in wanted
-    ]
+    return list(map(ClaimedDelivery._make, result))
 
 
-async def _write_event_updates(session: AsyncSession, updates: list[dict[str, Any]]) -> None:
-    """Rows that only change status share one UPDATE per (status, detail); rows that also
-    get their storefront filled in (direct INSERTs) are updated one by one."""
-    shared: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-    individual = []
-    for row in updates:
-        if "storefront_code" in row or "storefront_id" in row:
-            individual.append(row)
-        else:
-            key = (row["status"], row["status_detail"], row["updated_at"], row["processed_at"])
-            shared[key].append(row["id"])
-    for (status, detail, updated_at, processed_at), ids in shared.items():
+def _write_event_updates(
+    session: Session,
+    finished: dict[tuple[EventStatus, str | None], list[int]],
+    filled_in: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """One UPDATE per (status, detail); rows that also get their storefront filled in
+    (direct INSERTs) are updated one by one."""
+    table = table_of(MarketingEvent)
+    for (status, detail), ids in finished.items():
         values = {
-            "status": status,
+            "status": status.value,
             "status_detail": detail,
-            "updated_at": updated_at,
-            "processed_at": processed_at,
+            "updated_at": now,
+            "processed_at": now if status != EventStatus.QUEUED else None,
         }
-        await update_in_chunks(session, table_of(MarketingEvent), ids, values)
-    for group in _same_shape(individual):
-        await session.execute(update(MarketingEvent), group)
+        update_in_chunks(session, table, ids, values)
+    for row in filled_in:
+        row |= {
+            "updated_at": now,
+            "processed_at": now if row["status"] != EventStatus.QUEUED.value else None,
+        }
+    for group in _same_shape(filled_in):
+        session.execute(update(MarketingEvent), group)
 
 
 def _same_shape(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

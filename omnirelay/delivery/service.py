@@ -167,5 +167,5 @@ async def replay_deliveries(session: AsyncSession, request: s.ReplayRequest) -> 
             for d in deliveries
         ],
     )
-    await refresh_event_status(session, {d.event_id for d in deliveries}, now)
+    await session.run_sync(refresh_event_status, {d.event_id for d in deliveries}, now)
     return s.ReplayResult(replayed=len(ids), delivery_ids=ids)

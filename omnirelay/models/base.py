@@ -76,6 +76,22 @@ class UTCDateTime(TypeDecorator[datetime]):
 
         return process
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        # SQLite keeps ISO 8601 text: one C call parses it (rows are read a thousand at a
+        # time on the worker's hot path), and an offset written by another system is kept.
+        parse = datetime.fromisoformat
+
+        def process(value: str | datetime | None) -> datetime | None:
+            if value is None:
+                return None
+            parsed = parse(value) if isinstance(value, str) else value
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+        return process
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None

@@ -213,7 +213,7 @@ async def test_kill_switches_are_read_at_delivery_time(client, sessionmaker, wor
     async with sessionmaker() as session, session.begin():
         from omnirelay.delivery.routing import route_pending_events
 
-        await route_pending_events(session, 100)  # deliveries exist, nothing sent yet
+        await session.run_sync(route_pending_events, 100)  # deliveries exist, nothing sent yet
     await client.patch(f"/admin/v1/credentials/{meta['id']}", json={"is_active": False})
     await client.patch("/admin/v1/platforms/tiktok", json={"is_active": False})
     await worker.drain()
@@ -293,10 +293,12 @@ async def test_shutdown_releases_claimed_deliveries_not_yet_sent(
     async with sessionmaker() as session, session.begin():
         from omnirelay.delivery.routing import route_pending_events
 
-        await route_pending_events(session, 100)
+        await session.run_sync(route_pending_events, 100)
     async with sessionmaker() as session, session.begin():
         now = datetime.now(UTC)
-        claimed = await claim_due(session, Lease.starting(worker.worker_id, now, 60), 10, now)
+        claimed = await session.run_sync(
+            claim_due, Lease.starting(worker.worker_id, now, 60), 10, now
+        )
     await worker.stop()
     await worker.engine.deliver(claimed)
     [delivery] = await deliveries(sessionmaker)
