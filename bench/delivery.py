@@ -142,12 +142,13 @@ async def omnirelay_in_process(url: str, count: int, **overrides: Any) -> float:
     engine = create_engine(url)
     factory = create_sessionmaker(engine)
     worker = Worker(settings, factory, Vault([KEY]), Metrics())
-    tune_for_throughput()  # as `omnirelay worker` does at start-up
+    await worker.start()  # as `omnirelay worker` does at start-up
+    tune_for_throughput()
     started = time.perf_counter()
     await worker.drain(max_passes=100_000)
     elapsed = time.perf_counter() - started
     delivered = await delivered_count(factory)
-    await worker.client.aclose()
+    await worker.close()
     await engine.dispose()
     assert delivered == count, f"{delivered} of {count} delivered"
     return elapsed

@@ -98,7 +98,7 @@ def worker_command(
         try:
             if once:
                 await worker.drain()
-                await worker.client.aclose()
+                await worker.close()
             else:
                 await worker.run()
         finally:

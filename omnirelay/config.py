@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(default=120.0, gt=0)
     worker_concurrency: int = Field(default=16, ge=1, le=1024)
     worker_batches_in_flight: int = Field(default=3, ge=1, le=64)
+    worker_prepare_processes: int = Field(default=1, ge=0, le=64)
     delivery_timeout_seconds: float = Field(default=15.0, gt=0)
 
     @property

@@ -161,6 +161,8 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         basic_auth_password=AUTH[1],
         retry_backoff_base=60,
         worker_poll_interval=0.05,
+        # prepared inline: the preparing processes have tests of their own
+        worker_prepare_processes=0,
     )
 
 

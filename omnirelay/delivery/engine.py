@@ -31,6 +31,7 @@ from omnirelay.delivery.context import (
     outbound_event,
     resolve_destinations,
 )
+from omnirelay.delivery.preparing import Preparer
 from omnirelay.destinations import get_destination
 from omnirelay.destinations.base import (
     DeliveryOutcome,
@@ -93,6 +94,7 @@ class DeliveryEngine:
         self.client = client
         self.stopping = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
+        self.preparer = Preparer(settings.worker_prepare_processes)
 
     async def deliver(
         self, deliveries: list[ClaimedDelivery], known: Mapping[int, StoredEvent] | None = None
@@ -157,7 +159,7 @@ class DeliveryEngine:
 
     async def _send_batch(self, batch: OutboundBatch, report: BatchReport) -> None:
         """Prepare and send; a request refused as a whole (SPLIT) is sent again in halves."""
-        prepared = batch.module.prepare(batch.events, batch.target)
+        prepared = await self.preparer.prepare(batch.code, batch.module, batch.events, batch.target)
         for outcome in prepared.rejected:
             report.decided[outcome.delivery_id] = (Outcome.PERMANENT.value, outcome.error)
         await asyncio.gather(*(self._send(batch, request, report) for request in prepared.requests))
@@ -169,7 +171,7 @@ class DeliveryEngine:
             if self.stopping.is_set():
                 report.released.extend(request.delivery_ids)
                 return
-            body = request.body_bytes() if request.json_body is not None else None
+            body = request.body_bytes() if request.has_body else None
             started = time.perf_counter()
             result = await self._http(request, body)
             duration = time.perf_counter() - started

@@ -89,17 +89,27 @@ class Worker:
         self.engine.stopping.set()
         self._wakeup.set()
 
+    async def start(self) -> None:
+        """Start the preparing processes (``run`` does it; a one-shot ``drain`` starts
+        them on its first batch)."""
+        await self.engine.preparer.start()
+
+    async def close(self) -> None:
+        self.engine.preparer.close()
+        if self._own_client:
+            await self.client.aclose()
+
     async def run(self) -> None:
         """Several lanes each claim and deliver a batch, so one batch's network wait
         overlaps the next batch's database work."""
         log.info("worker %s started", self.worker_id)
         try:
+            await self.start()
             await asyncio.gather(
                 *(self._lane() for _ in range(self.settings.worker_batches_in_flight))
             )
         finally:
-            if self._own_client:
-                await self.client.aclose()
+            await self.close()
             log.info("worker %s stopped", self.worker_id)
 
     async def _lane(self) -> None:

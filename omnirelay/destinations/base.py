@@ -38,6 +38,54 @@ class OutboundEvent:
     storefront_code: str
     payload: Mapping[str, Any]  # the event_payload as the OMS sent it
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # To a preparing process (omnirelay.delivery.preparing) the payload travels as JSON:
+        # one orjson call instead of pickling a dict of a few dozen values per event. It is
+        # JSON as stored; anything else (a test's datetime) is pickled as it is.
+        try:
+            payload: Any = orjson.dumps(self.payload, option=_JSON_ONLY)
+        except TypeError:
+            payload = dict(self.payload)
+        return (
+            _outbound_event,
+            (
+                self.delivery_id,
+                self.event_id,
+                self.event_type,
+                self.destination_event_name,
+                self.event_time,
+                self.storefront_code,
+                payload,
+            ),
+        )
+
+
+_JSON_ONLY = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _outbound_event(
+    delivery_id: int,
+    event_id: str,
+    event_type: str,
+    destination_event_name: str,
+    event_time: datetime,
+    storefront_code: str,
+    payload: Any,
+) -> OutboundEvent:
+    return OutboundEvent(
+        delivery_id,
+        event_id,
+        event_type,
+        destination_event_name,
+        event_time,
+        storefront_code,
+        orjson.loads(payload) if isinstance(payload, bytes) else payload,
+    )
+
 
 @dataclass(frozen=True)
 class DestinationTarget:
@@ -63,9 +111,29 @@ class PreparedRequest:
     secrets: list[str] = field(default_factory=list)
     # per delivery: data dropped because it could not be normalized, etc.
     warnings: dict[int, list[str]] = field(default_factory=dict)
+    body: bytes | None = None  # set by serialized(): the body as bytes, the object tree gone
+
+    @property
+    def has_body(self) -> bool:
+        return self.body is not None or self.json_body is not None
+
+    def serialized(self) -> PreparedRequest:
+        """This request with its body fixed as bytes and the object tree dropped: what
+        crosses back from a preparing process (and still exactly what is sent)."""
+        self.body = self.body_bytes()
+        self.json_body = None
+        return self
+
+    def parsed_body(self) -> Any:
+        """The body as JSON objects, read back from the bytes once serialized."""
+        if self.json_body is None and self.body:
+            return orjson.loads(self.body)
+        return self.json_body
 
     def body_bytes(self) -> bytes:
         """The exact bytes sent (and signed, and audited)."""
+        if self.body is not None:
+            return self.body
         if self.json_body is None:
             return b""
         try:

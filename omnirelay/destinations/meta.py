@@ -433,7 +433,8 @@ class MetaConversionsApi:
 
     def _suspect_indices(self, request: PreparedRequest) -> set[int]:
         """Events of the sent batch that Meta must reject today (e.g. aged past 7 days)."""
-        body = request.json_body if isinstance(request.json_body, dict) else {}
+        parsed = request.parsed_body()
+        body = parsed if isinstance(parsed, dict) else {}
         data = body.get("data")
         now = int(self._clock().timestamp())
         suspects = set()
