@@ -32,7 +32,7 @@ from bench.common import (
 )
 from omnirelay.config import Settings
 from omnirelay.db import create_engine, create_sessionmaker, session_scope
-from omnirelay.delivery.worker import Worker, tune_for_throughput
+from omnirelay.delivery.worker import Worker
 from omnirelay.destinations.base import DestinationTarget, OutboundEvent
 from omnirelay.destinations.ga4 import Ga4MeasurementProtocol
 from omnirelay.metrics import Metrics
@@ -45,6 +45,7 @@ from omnirelay.models import (
 )
 from omnirelay.relay.ingest_service import ingest_batch
 from omnirelay.security import Vault
+from omnirelay.tuning import tune_for_throughput
 
 CREDENTIALS = {
     "meta": {"pixel_id": "1234567890", "access_token": "bench-meta-token"},

@@ -59,7 +59,7 @@ def serve(
     import uvicorn
 
     from omnirelay.app import create_app
-    from omnirelay.delivery.worker import tune_for_throughput
+    from omnirelay.tuning import tune_for_throughput
 
     settings = _settings()
     _announce_local_secrets(settings)
@@ -80,9 +80,10 @@ def worker_command(
 ) -> None:
     """Run the delivery worker alone (scale out with several processes on PostgreSQL/MySQL)."""
     from omnirelay.db import create_engine, create_sessionmaker
-    from omnirelay.delivery.worker import Worker, tune_for_throughput
+    from omnirelay.delivery.worker import Worker
     from omnirelay.metrics import Metrics
     from omnirelay.security import Vault
+    from omnirelay.tuning import tune_for_throughput
 
     settings = _settings()
 
@@ -213,8 +214,11 @@ def sandbox(
     import uvicorn
 
     from omnirelay.sandbox.app import create_sandbox_app
+    from omnirelay.tuning import tune_collector
 
-    uvicorn.run(create_sandbox_app(), host=host, port=port, log_level="warning")
+    sandbox_app = create_sandbox_app()
+    tune_collector()  # it keeps every request it gets: not worth rescanning on each collection
+    uvicorn.run(sandbox_app, host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from operator import itemgetter
 from pathlib import Path
@@ -26,9 +25,8 @@ from sqlalchemy import (
     literal_column,
     select,
 )
-from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -36,9 +34,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from omnirelay.errors import ConfigurationError
+from omnirelay.sqlite_writer import SqliteWriter, configure_connection
 
 T = TypeVar("T")
 
@@ -101,47 +100,6 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 _SQLITE_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
-class SqliteWriter:
-    """SQLite's one writer as a thread of its own, for the write transactions of the
-    delivery worker (``run_transaction``): they run there on a plain sqlite3 connection,
-    one statement after the other. Through aiosqlite every statement is four hops to the
-    driver's thread and back, each waiting for the event loop, which is busy preparing the
-    other batches; here the writer slot is held only as long as the work itself takes."""
-
-    def __init__(self, url: URL, connect_args: dict[str, Any]) -> None:
-        self.engine = create_sync_engine(
-            url.set(drivername="sqlite+pysqlite"),
-            connect_args=connect_args | {"check_same_thread": False},
-        )
-        _install_connection_setup(self.engine)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-
-    def _transaction(self, work: Callable[[Session], T]) -> T:
-        with self.sessions() as session:
-            try:
-                result = work(session)
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            return result
-
-    async def run(self, work: Callable[[Session], T]) -> T:
-        future = asyncio.get_running_loop().run_in_executor(self.thread, self._transaction, work)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            # The transaction goes on in the thread: keep the writer slot until it ends.
-            with contextlib.suppress(Exception):
-                await future
-            raise
-
-    def close(self) -> None:
-        self.thread.shutdown(wait=True)
-        self.engine.dispose()
-
-
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Any, SqliteWriter] = weakref.WeakKeyDictionary()
 
 
@@ -150,17 +108,12 @@ def _install_connection_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
         if backend == "sqlite":
-            # WAL lets readers run beside the one writer; NORMAL sync is durable in WAL mode
-            # against process crashes, which is the failure that matters here.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            configure_connection(dbapi_connection)
         elif backend in ("mysql", "mariadb"):
+            cursor = dbapi_connection.cursor()
             cursor.execute("SET time_zone = '+00:00'")
-        cursor.close()
+            cursor.close()
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from omnirelay.config import Settings
 from omnirelay.db import run_transaction, session_scope
@@ -219,17 +218,14 @@ class DeliveryEngine:
             delay = retry_delay(failures, self.settings.retry_backoff_base, retry_after)
             return now + timedelta(seconds=delay)
 
-        def record(session: Session) -> None:
-            recording.record_batch(
-                session,
-                by_id,
-                report,
-                now,
-                next_attempt=next_attempt,
-                max_attempts=self.settings.max_retry_attempts,
-                metrics=self.metrics,
-                complete_events=complete_events,
-            )
-
+        record = recording.plan_record(
+            by_id,
+            report,
+            now,
+            next_attempt=next_attempt,
+            max_attempts=self.settings.max_retry_attempts,
+            complete_events=complete_events,
+        )
         # What was sent must be recorded: a lost deadlock is run again, never dropped.
-        await run_transaction(self.sessionmaker, record)
+        await run_transaction(self.sessionmaker, record.write)
+        record.count(self.metrics)

@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from omnirelay.destinations import get_destination
 from omnirelay.destinations.base import Destination, DestinationTarget, OutboundEvent, Prepared
+from omnirelay.tuning import tune_collector
 
 log = logging.getLogger("omnirelay.worker")
 
@@ -51,17 +52,27 @@ class Preparer:
             # the drivers'); they fork from a server that has the destinations imported.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["omnirelay.destinations"])
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                self.processes, mp_context=context, initializer=tune_collector
+            )
         return self._pool
 
     async def start(self) -> None:
         """Start the processes now (they take a moment), not on the first batch."""
-        if self.processes:
-            loop = asyncio.get_running_loop()
-            pool = self._executor()
+        if not self.processes:
+            return
+        loop = asyncio.get_running_loop()
+        pool = self._executor()
+        try:
             await asyncio.gather(
                 *(loop.run_in_executor(pool, _ready) for _ in range(self.processes))
             )
+        except BrokenProcessPool:
+            # e.g. a script without an ``if __name__ == "__main__"`` guard, which every
+            # new process runs again: deliver anyway, preparing inline.
+            log.error("preparing processes could not start; preparing inline")
+            self.close()
+            self.processes = 0
 
     async def prepare(
         self,

@@ -40,21 +40,21 @@ def scrub(text: str | None, secrets: list[str]) -> str | None:
     return text
 
 
-def _request_row(sent: SentRequest) -> DeliveryRequest:
+def _request_row(sent: SentRequest) -> dict[str, Any]:
     code, request = sent.destination_code, sent.request
     body = sent.body.decode("utf-8", "replace") if sent.body is not None else None
     response = sent.result.body[:RESPONSE_LIMIT] if sent.result.body else None
-    return DeliveryRequest(
-        destination_code=code,
-        method=request.method,
-        url=scrub(request.url, request.secrets) or "",
-        request_body=scrub(body, request.secrets),
-        event_count=len(request.delivery_ids),
-        http_status=sent.result.status_code,
-        response_body=scrub(response, request.secrets),
-        error=scrub(sent.result.error, request.secrets),
-        duration_ms=sent.duration_ms,
-    )
+    return {
+        "destination_code": code,
+        "method": request.method,
+        "url": scrub(request.url, request.secrets) or "",
+        "request_body": scrub(body, request.secrets),
+        "event_count": len(request.delivery_ids),
+        "http_status": sent.result.status_code,
+        "response_body": scrub(response, request.secrets),
+        "error": scrub(sent.result.error, request.secrets),
+        "duration_ms": sent.duration_ms,
+    }
 
 
 # Each delivery state as a bit: an event's summary depends only on which states its
@@ -131,10 +131,11 @@ def update_in_chunks(
         )
 
 
-class _Book:
-    """What a batch's outcome writes, kept grouped: deliveries that share their new
-    values are updated by one ``UPDATE ... WHERE id IN (...)`` (a batch of successes is
-    one statement), and attempt rows share everything but the delivery's own columns."""
+class BatchRecord:
+    """What a batch's outcome writes, worked out before its transaction (which then only
+    runs the statements) and kept grouped: deliveries that share their new values are
+    updated by one ``UPDATE ... WHERE id IN (...)`` (a batch of successes is one
+    statement), and attempt rows share everything but the delivery's own columns."""
 
     def __init__(
         self,
@@ -145,9 +146,13 @@ class _Book:
         self.now = now
         self.next_attempt = next_attempt
         self.max_attempts = max_attempts
+        self.requests: list[dict[str, Any]] = []  # delivery_requests rows
         self.changes: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
         self.state: dict[int, str] = {}  # delivery id -> its new status
-        self.attempts: list[dict[str, Any]] = []
+        # attempt rows, each with the index of its request in ``requests`` (or None)
+        self.attempts: list[tuple[int | None, dict[str, Any]]] = []
+        self.events: set[int] = set()
+        self.known: dict[int, int] = {}  # event id -> its deliveries' states, when all known
         self.counted: Counter[tuple[str, str]] = Counter()
         self.released = {"claimed_by": None, "lease_expires_at": None, "updated_at": now}
 
@@ -211,6 +216,7 @@ class _Book:
         *,
         counts: bool = True,
         warnings: Mapping[int, list[str]] | None = None,
+        request: int | None = None,
         **extra: Any,
     ) -> None:
         """Audit rows: one per delivery, numbered as its attempt (``counts``) or as the
@@ -221,7 +227,7 @@ class _Book:
             "attempted_at": self.now,
             "http_status": extra.get("http_status"),
             "duration_ms": extra.get("duration_ms"),
-            "request_id": extra.get("request_id"),
+            "request_id": None,
             "warnings": None,
         }
         offset = 1 if counts else 0
@@ -235,16 +241,32 @@ class _Book:
             }
             if warnings and delivery.id in warnings:
                 row["warnings"] = "; ".join(warnings[delivery.id]) or None
-            self.attempts.append(row)
+            self.attempts.append((request, row))
 
     def write(self, session: Session) -> None:
-        bulk_insert(session, table_of(EventAttempt), self.attempts)
+        """The transaction: statements only, everything else was worked out before."""
+        # New objects each time: a transaction run again after a lost deadlock starts clean.
+        requests = [DeliveryRequest(**values) for values in self.requests]
+        session.add_all(requests)
+        session.flush()  # one multi-row INSERT for every request of the batch
+        request_ids = [request.id for request in requests]
+        rows = []
+        for request, row in self.attempts:
+            if request is not None:
+                row["request_id"] = request_ids[request]
+            rows.append(row)
+        bulk_insert(session, table_of(EventAttempt), rows)
         table = table_of(EventDelivery)
         for key, ids in self.changes.items():
             values: dict[str, Any] = dict(key)
             if values.pop("count_attempt", False):
                 values["attempt_count"] = table.c.attempt_count + 1
             update_in_chunks(session, table, ids, values)
+        refresh_event_status(session, self.events, self.now, self.known)
+
+    def count(self, metrics: Metrics) -> None:
+        for (destination, status), count in self.counted.items():
+            metrics.deliveries.labels(destination, status).inc(count)
 
 
 def _same_verdicts(
@@ -261,39 +283,35 @@ def _same_verdicts(
     return groups
 
 
-def record_batch(
-    session: Session,
+def plan_record(
     deliveries: dict[int, ClaimedDelivery],
     report: BatchReport,
     now: datetime,
     *,
     next_attempt: Callable[[int, float | None], datetime],
     max_attempts: int,
-    metrics: Metrics,
     complete_events: Collection[int] = (),
-) -> None:
-    """Write what happened to a batch. ``complete_events``: events all of whose deliveries
-    are in this batch, so their new status follows from it without a query."""
-    book = _Book(now, next_attempt, max_attempts)
-    request_rows = [_request_row(sent) for sent in report.sent]
-    session.add_all(request_rows)
-    session.flush()  # one multi-row INSERT for every request of the batch
-    for sent, row in zip(report.sent, request_rows, strict=True):
+) -> BatchRecord:
+    """What to write for a batch. ``complete_events``: events all of whose deliveries are
+    in this batch, so their new status follows from it without a query."""
+    record = BatchRecord(now, next_attempt, max_attempts)
+    record.requests = [_request_row(sent) for sent in report.sent]
+    for index, sent in enumerate(report.sent):
         secrets = sent.request.secrets
         status_code = sent.result.status_code
         verdicts = _same_verdicts(sent.outcomes, deliveries)
         for (outcome, raw_error, retry_after), members in verdicts.items():
             error = scrub(raw_error, secrets)
             if outcome != Outcome.SPLIT:  # a split's verdict comes from its halves
-                book.settle(members, outcome, error, retry_after, status_code)
-            book.attempted(
+                record.settle(members, outcome, error, retry_after, status_code)
+            record.attempted(
                 members,
                 outcome.value,
                 error,
                 warnings=sent.request.warnings,
                 http_status=status_code,
                 duration_ms=sent.duration_ms,
-                request_id=row.id,
+                request=index,
             )
 
     decided: dict[tuple[str, str | None], list[ClaimedDelivery]] = defaultdict(list)
@@ -301,30 +319,31 @@ def record_batch(
         decided[decision].append(deliveries[delivery_id])
     for (verdict, error), members in decided.items():
         if verdict == "skipped":
-            book.change(
+            record.change(
                 members,
-                book.released
+                record.released
                 | {
                     "status": DeliveryStatus.SKIPPED.value,
                     "last_error": error,
                     "next_attempt_at": now,
                 },
             )
-            book.attempted(members, "skipped", error, counts=False)
+            record.attempted(members, "skipped", error, counts=False)
         else:
-            book.settle(members, verdict, error, None, None)
-            book.attempted(members, verdict, error)
+            record.settle(members, verdict, error, None, None)
+            record.attempted(members, verdict, error)
 
     if report.released:
-        pending = book.released | {"status": DeliveryStatus.PENDING.value, "next_attempt_at": now}
-        book.changes[tuple(sorted(pending.items()))].extend(report.released)
+        pending = record.released | {
+            "status": DeliveryStatus.PENDING.value,
+            "next_attempt_at": now,
+        }
+        record.changes[tuple(sorted(pending.items()))].extend(report.released)
 
-    book.write(session)
-    known = dict.fromkeys(complete_events, 0)
+    record.events = {d.event_id for d in deliveries.values()}
+    record.known = dict.fromkeys(complete_events, 0)
     for delivery in deliveries.values():
-        if delivery.event_id in known:
-            state = book.state.get(delivery.id, DeliveryStatus.IN_FLIGHT.value)
-            known[delivery.event_id] |= _STATE_BITS[state]
-    refresh_event_status(session, {d.event_id for d in deliveries.values()}, now, known)
-    for (destination, status), count in book.counted.items():
-        metrics.deliveries.labels(destination, status).inc(count)
+        if delivery.event_id in record.known:
+            state = record.state.get(delivery.id, DeliveryStatus.IN_FLIGHT.value)
+            record.known[delivery.event_id] |= _STATE_BITS[state]
+    return record

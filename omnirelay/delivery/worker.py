@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import socket
-import sys
 import uuid
 
 import httpx
@@ -31,22 +29,6 @@ from omnirelay.models.base import utcnow
 from omnirelay.security import Vault
 
 log = logging.getLogger("omnirelay.worker")
-
-
-def tune_for_throughput() -> None:
-    """For a long-running service process, once imports and set-up are done.
-
-    * Objects that live as long as the process leave the collector's scans, and young
-      collections run less often: the worker allocates many short-lived dicts per batch,
-      and with the default thresholds the collector took about a seventh of its time.
-    * The interpreter hands the GIL over every 0.5 ms instead of 5 ms, so a database
-      driver thread (aiosqlite runs each SQLite call on its own thread) is not kept
-      waiting while the event loop prepares the next batch.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    sys.setswitchinterval(0.0005)
 
 
 def new_worker_id() -> str:
