@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import select
@@ -24,6 +24,9 @@ from omnirelay.models import (
     Storefront,
 )
 from omnirelay.security import Vault
+
+if TYPE_CHECKING:
+    from omnirelay.delivery.routing import StorefrontRoutes
 
 
 @dataclass
@@ -113,7 +116,7 @@ async def resolve_destinations(
         for config in (
             await session.execute(select(SgtmConfig).where(SgtmConfig.id.in_(sgtm_ids)))
         ).scalars():
-            resolved[f"sgtm:{config.id}"] = _sgtm(
+            resolved[f"sgtm:{config.id}"] = sgtm_destination(
                 config, storefronts.get(config.storefront_id), vault
             )
     if credential_ids:
@@ -123,13 +126,32 @@ async def resolve_destinations(
             .where(PlatformCredential.id.in_(credential_ids))
         )
         for credential, platform in rows:
-            resolved[f"platform:{credential.id}"] = _platform(
+            resolved[f"platform:{credential.id}"] = platform_destination(
                 credential, platform, storefronts.get(credential.storefront_id), vault
             )
     for delivery in deliveries:
         if delivery.destination_key not in resolved:
             resolved[delivery.destination_key] = ResolvedDestination(
                 None, None, {}, blocked="destination was deleted"
+            )
+    return resolved
+
+
+def routed_destinations(
+    routes: Iterable[StorefrontRoutes], vault: Vault
+) -> dict[str, ResolvedDestination]:
+    """The destinations routing has just read, keyed like ``resolve_destinations``: the
+    deliveries it created are sent within the same pass, so their configuration (kill
+    switches included) is not read a second time."""
+    resolved: dict[str, ResolvedDestination] = {}
+    for route in routes:
+        if route.sgtm is not None:
+            resolved[f"sgtm:{route.sgtm.id}"] = sgtm_destination(
+                route.sgtm, route.storefront, vault
+            )
+        for credential, platform in route.platforms:
+            resolved[f"platform:{credential.id}"] = platform_destination(
+                credential, platform, route.storefront, vault
             )
     return resolved
 
@@ -142,7 +164,9 @@ def _storefront_block(storefront: Storefront | None) -> str | None:
     return None
 
 
-def _sgtm(config: SgtmConfig, storefront: Storefront | None, vault: Vault) -> ResolvedDestination:
+def sgtm_destination(
+    config: SgtmConfig, storefront: Storefront | None, vault: Vault
+) -> ResolvedDestination:
     blocked = _storefront_block(storefront) or (
         None if config.is_active else "sGTM config is inactive"
     )
@@ -165,7 +189,7 @@ def _sgtm(config: SgtmConfig, storefront: Storefront | None, vault: Vault) -> Re
     )
 
 
-def _platform(
+def platform_destination(
     credential: PlatformCredential,
     platform: AdAnalyticsPlatform,
     storefront: Storefront | None,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +30,7 @@ from omnirelay.delivery.context import (
     load_events,
     outbound_event,
     resolve_destinations,
+    routed_destinations,
 )
 from omnirelay.delivery.preparing import Preparer
 from omnirelay.destinations import get_destination
@@ -44,6 +46,9 @@ from omnirelay.destinations.base import (
 from omnirelay.metrics import Metrics
 from omnirelay.models.base import utcnow
 from omnirelay.security import Vault
+
+if TYPE_CHECKING:
+    from omnirelay.delivery.routing import StorefrontRoutes
 
 
 @dataclass
@@ -96,18 +101,25 @@ class DeliveryEngine:
         self.preparer = Preparer(settings.worker_prepare_processes)
 
     async def deliver(
-        self, deliveries: list[ClaimedDelivery], known: Mapping[int, StoredEvent] | None = None
+        self,
+        deliveries: list[ClaimedDelivery],
+        known: Mapping[int, StoredEvent] | None = None,
+        routes: Iterable[StorefrontRoutes] = (),
     ) -> BatchReport:
-        """Send and record claimed deliveries; ``known`` events (just routed) are not read
-        again."""
+        """Send and record claimed deliveries. What routing has just read for them (their
+        ``known`` events, the ``routes`` of their storefronts) is not read again."""
         report = BatchReport()
         known = known or {}
-        async with session_scope(self.sessionmaker, read_only=True) as session:
-            events = dict(known)
-            missing = {d.event_id for d in deliveries if d.event_id not in known}
-            if missing:
-                events |= await load_events(session, missing)
-            destinations = await resolve_destinations(session, deliveries, self.vault)
+        events = dict(known)
+        destinations = routed_destinations(routes, self.vault)
+        missing = {d.event_id for d in deliveries if d.event_id not in known}
+        unresolved = [d for d in deliveries if d.destination_key not in destinations]
+        if missing or unresolved:
+            async with session_scope(self.sessionmaker, read_only=True) as session:
+                if missing:
+                    events |= await load_events(session, missing)
+                if unresolved:
+                    destinations |= await resolve_destinations(session, unresolved, self.vault)
         groups: dict[tuple[str, str], list[ClaimedDelivery]] = defaultdict(list)
         for delivery in deliveries:
             groups[(delivery.destination_code, delivery.destination_key)].append(delivery)

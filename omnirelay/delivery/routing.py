@@ -49,6 +49,7 @@ class RoutingSummary:
     # With a lease: the new deliveries, already claimed, and their events as read here.
     claimed: list[ClaimedDelivery] = field(default_factory=list)
     events: dict[int, StoredEvent] = field(default_factory=dict)
+    routes: list[StorefrontRoutes] = field(default_factory=list)  # as read for them
 
     def add(self, status: str) -> None:
         self.routed += 1
@@ -323,6 +324,7 @@ def route_pending_events(
             summary.deliveries += len(event_ids)
     if lease is not None and routed:
         summary.claimed = _read_claimed(session, summary.events.keys(), lease)
+        summary.routes = [routes[storefront_id] for storefront_id, _ in routed]
     _write_event_updates(session, finished, filled_in, now)
     return summary
 

@@ -132,7 +132,7 @@ class Worker:
                 lambda session: claim_due(session, lease, batch - len(claimed), now),
             )
         if claimed:
-            await self.engine.deliver(claimed, summary.events)
+            await self.engine.deliver(claimed, summary.events, summary.routes)
         return bool(summary.routed or claimed)
 
     async def drain(self, max_passes: int = 1000) -> None:

@@ -185,9 +185,17 @@ def _event_problem(event: Any, now: int) -> tuple[int, str, str] | None:
         return missing, "Invalid user_data", "user_data must be an object"
     for key in HASHED_KEYS:
         values = user_data.get(key)
-        values = values if isinstance(values, list) else [values]
-        if any(v is not None and not _SHA256_RE.match(str(v)) for v in values):
-            return SUBCODE_NOT_HASHED, "Unhashed customer information", f"{key} must be SHA-256"
+        if values is None:
+            continue
+        for value in values if isinstance(values, list) else (values,):
+            if value is not None and not _SHA256_RE.match(
+                value if value.__class__ is str else str(value)
+            ):
+                return (
+                    SUBCODE_NOT_HASHED,
+                    "Unhashed customer information",
+                    f"{key} must be SHA-256",
+                )
     present = {key for key, value in user_data.items() if value}
     if any(present <= combination for combination in TOO_BROAD):
         return (
