@@ -91,6 +91,7 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         if url.database and url.database != ":memory:":
             writer = SqliteWriter(url, options["connect_args"])
             _SQLITE_WRITERS[engine.sync_engine] = writer
+            event.listen(engine.sync_engine, "engine_disposed", lambda _engine: writer.close())
             weakref.finalize(engine.sync_engine, writer.close)
     return engine
 

@@ -57,10 +57,11 @@ class SqliteWriter:
             configure_connection(dbapi_connection, checkpoint_on_commit=False)
 
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        self._checkpointer = Checkpointer(str(url.database))
+        self.path = str(url.database)
+        self._thread: ThreadPoolExecutor | None = None
+        self._checkpointer: Checkpointer | None = None
 
-    def _transaction(self, work: Callable[[Session], T]) -> T:
+    def _transaction(self, work: Callable[[Session], T], checkpointer: Checkpointer) -> T:
         with self.sessions() as session:
             try:
                 result = work(session)
@@ -68,11 +69,16 @@ class SqliteWriter:
             except BaseException:
                 session.rollback()
                 raise
-            self._checkpointer.wanted.set()
+            checkpointer.wanted.set()
             return result
 
     async def run(self, work: Callable[[Session], T]) -> T:
-        future = asyncio.get_running_loop().run_in_executor(self.thread, self._transaction, work)
+        if self._thread is None or self._checkpointer is None:  # first use, or after close
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+            self._checkpointer = Checkpointer(self.path)
+        future = asyncio.get_running_loop().run_in_executor(
+            self._thread, self._transaction, work, self._checkpointer
+        )
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -82,8 +88,14 @@ class SqliteWriter:
             raise
 
     def close(self) -> None:
-        self.thread.shutdown(wait=True)
-        self._checkpointer.stop()
+        """Finish what is running, stop both threads and close the connection (``run``
+        starts them again)."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self.engine.dispose()
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 
 MAX_DELAY_SECONDS = 24 * 3600.0
-JITTER = 0.2  # +/- 20 %: spreads retries of a failed batch so they do not arrive together
+# +/- 20 %: spreads the retries of different requests (and workers) over time; the
+# deliveries of one failed request share one draw, so they go out again as one batch.
+JITTER = 0.2
 
 
 def retry_delay(
