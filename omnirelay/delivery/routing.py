@@ -324,7 +324,7 @@ def route_pending_events(
             summary.deliveries += len(event_ids)
     if lease is not None and routed:
         summary.claimed = _read_claimed(session, summary.events.keys(), lease)
-        summary.routes = [routes[storefront_id] for storefront_id, _ in routed]
+        summary.routes = [routes[storefront_id] for storefront_id in {s for s, _ in routed}]
     _write_event_updates(session, finished, filled_in, now)
     return summary
 
