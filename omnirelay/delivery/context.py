@@ -50,6 +50,7 @@ class StoredEvent:
     received_at: datetime
     storefront_code: str | None
     payload: dict[str, Any]
+    payload_json: str | None = None  # the text it was parsed from
 
     def when(self) -> datetime:
         """The stored event time; for a direct INSERT, the payload's, else when it arrived."""
@@ -77,6 +78,7 @@ def outbound_event(
         event_time=event.when(),
         storefront_code=event.storefront_code or "",
         payload=event.payload,
+        payload_json=event.payload_json,
     )
 
 
@@ -95,7 +97,7 @@ async def load_events(session: AsyncSession, event_ids: Iterable[int]) -> dict[i
     rows = await session.execute(
         select(*_EVENT_COLUMNS).where(id_in(session, MarketingEvent.id, set(event_ids)))
     )
-    return {row[0]: StoredEvent(*row[:6], orjson.loads(row[6])) for row in rows}
+    return {row[0]: StoredEvent(*row[:6], orjson.loads(row[6]), row[6]) for row in rows}
 
 
 async def resolve_destinations(

@@ -102,6 +102,7 @@ class PendingEvent:
             self.received_at,
             storefront.code,
             payload,
+            self.event_payload,
         )
 
 

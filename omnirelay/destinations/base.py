@@ -37,15 +37,20 @@ class OutboundEvent:
     event_time: datetime  # aware, UTC
     storefront_code: str
     payload: Mapping[str, Any]  # the event_payload as the OMS sent it
+    # the same payload as the JSON text it was read from, when there is one
+    payload_json: str | None = field(default=None, compare=False, repr=False)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # To a preparing process (omnirelay.delivery.preparing) the payload travels as JSON:
-        # one orjson call instead of pickling a dict of a few dozen values per event. It is
-        # JSON as stored; anything else (a test's datetime) is pickled as it is.
-        try:
-            payload: Any = orjson.dumps(self.payload, option=_JSON_ONLY)
-        except TypeError:
-            payload = dict(self.payload)
+        # To a preparing process (omnirelay.delivery.preparing) the payload travels as
+        # JSON: the stored text as it is, or one orjson call, instead of pickling a dict of
+        # a few dozen values per event. Anything that is not JSON (a test's datetime) is
+        # pickled as it is.
+        payload: Any = self.payload_json
+        if payload is None:
+            try:
+                payload = orjson.dumps(self.payload, option=_JSON_ONLY)
+            except TypeError:
+                payload = dict(self.payload)
         return (
             _outbound_event,
             (
@@ -83,7 +88,7 @@ def _outbound_event(
         destination_event_name,
         event_time,
         storefront_code,
-        orjson.loads(payload) if isinstance(payload, bytes) else payload,
+        orjson.loads(payload) if isinstance(payload, bytes | str) else payload,
     )
 
 

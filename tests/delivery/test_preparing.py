@@ -46,6 +46,9 @@ async def preparer() -> Any:
 def test_outbound_event_crosses_processes_with_its_payload() -> None:
     event = outbound(1, items=[{"sku": "A", "quantity": 2}])
     assert pickle.loads(pickle.dumps(event)) == event
+    stored_text = '{"order_id": "ORD1", "email": "a@b.co"}'  # as read from the database
+    stored = OutboundEvent(3, "ORD1", "x", "x", event.event_time, "bosley", {}, stored_text)
+    assert pickle.loads(pickle.dumps(stored)).payload == {"order_id": "ORD1", "email": "a@b.co"}
     odd = OutboundEvent(2, "E2", "x", "x", event.event_time, "bosley", {"when": event.event_time})
     assert pickle.loads(pickle.dumps(odd)) == odd  # not JSON: pickled as it is
 
