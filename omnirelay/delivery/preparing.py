@@ -14,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -41,6 +44,26 @@ def _ready() -> bool:
     return True
 
 
+def _start_preparing_process(worker_pid: int) -> None:
+    tune_collector()
+    threading.Thread(
+        target=_exit_with_worker, args=(worker_pid,), name="worker-watch", daemon=True
+    ).start()
+
+
+def _exit_with_worker(worker_pid: int) -> None:
+    """A worker that is killed (SIGKILL, out of memory) cannot shut its pool down, and the
+    pool's processes would wait for work forever: they leave when it is gone."""
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(worker_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # the pid was reused by another user's process
+            os._exit(0)
+
+
 class Preparer:
     def __init__(self, processes: int) -> None:
         self.processes = processes
@@ -53,7 +76,10 @@ class Preparer:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["omnirelay.destinations"])
             self._pool = ProcessPoolExecutor(
-                self.processes, mp_context=context, initializer=tune_collector
+                self.processes,
+                mp_context=context,
+                initializer=_start_preparing_process,
+                initargs=(os.getpid(),),
             )
         return self._pool
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -92,3 +95,37 @@ async def test_a_killed_preparing_process_costs_no_batch(preparer: Preparer) -> 
     assert preparer._pool is None  # a new pool starts with the next batch
     again = await preparer.prepare("meta", meta, [outbound(3)], TARGET)
     assert again.requests[0].delivery_ids == [3] and again.requests[0].json_body is None
+
+
+def test_preparing_processes_leave_when_their_worker_is_killed() -> None:
+    script = (
+        "import asyncio, time\n"
+        "from omnirelay.delivery.preparing import Preparer\n"
+        "async def main():\n"
+        "    pool = Preparer(1)\n"
+        "    await pool.start()\n"
+        "    print(*pool._pool._processes, flush=True)\n"
+        "    time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    asyncio.run(main())\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout is not None
+        [preparing] = [int(pid) for pid in worker.stdout.readline().split()]
+    finally:
+        worker.kill()
+        worker.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _alive(preparing):
+        time.sleep(0.1)
+    assert not _alive(preparing)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone, only not reaped yet
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
