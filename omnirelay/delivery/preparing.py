@@ -5,8 +5,8 @@ serializing the body, about 20 µs per event for Meta. Done on the event loop it
 interpreter for 20 ms per batch of a thousand, while the API (in ``serve``) and the
 worker's own transactions wait. With ``WORKER_PREPARE_PROCESSES`` > 0 a pool of processes
 prepares instead: events go there with their payload as JSON, requests come back with
-their body already serialized (the exact bytes to send, sign and audit). With 0 (and for
-a destination given as an object rather than a registered code) preparing runs inline.
+their body already serialized (the exact bytes to send, sign and audit). With 0 preparing
+runs inline.
 """
 
 from __future__ import annotations
@@ -58,9 +58,7 @@ def _exit_with_worker(worker_pid: int) -> None:
         time.sleep(1.0)
         try:
             os.kill(worker_pid, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:  # the pid was reused by another user's process
+        except (ProcessLookupError, PermissionError):  # gone, or its pid reused by another user
             os._exit(0)
 
 
@@ -107,7 +105,7 @@ class Preparer:
         events: Sequence[OutboundEvent],
         target: DestinationTarget,
     ) -> Prepared:
-        if not self.processes or get_destination(code) is not module:
+        if not self.processes:
             return module.prepare(events, target)
         loop = asyncio.get_running_loop()
         try:
