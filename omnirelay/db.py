@@ -142,6 +142,8 @@ async def session_scope(
         except BaseException:
             await session.rollback()
             raise
+        for callback in session.info.pop("after_commit", ()):
+            callback()
 
 
 async def insert_skip_duplicates(

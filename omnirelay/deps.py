@@ -1,10 +1,17 @@
-"""Request-scoped dependencies: the session (the transaction owner) and the vault."""
+"""Request-scoped dependencies: the session (the one transaction owner) and the vault.
+
+``DbSession`` is the only way an endpoint gets a database session. Its scope is the
+endpoint function (``scope="function"``): the transaction commits, or rolls back and the
+error is answered, when the endpoint returns, before the response leaves. Work that must
+follow the commit (waking the embedded worker) is registered with ``after_commit``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnirelay.db import session_scope
@@ -16,6 +23,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the request's transaction has committed (never on rollback)."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
 async def get_vault(request: Request) -> Vault:
     vault: Vault = request.app.state.vault
     return vault
+
+
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+VaultDep = Annotated[Vault, Depends(get_vault)]

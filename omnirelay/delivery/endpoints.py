@@ -6,23 +6,21 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnirelay.delivery import schemas as s
 from omnirelay.delivery import service
 from omnirelay.delivery.worker import refresh_queue_metrics
-from omnirelay.deps import get_session
+from omnirelay.deps import DbSession, after_commit
 from omnirelay.relay.admin_schemas import Page
 from omnirelay.security import require_basic_auth
 
 router = APIRouter(prefix="/admin/v1", tags=["events"], dependencies=[Depends(require_basic_auth)])
 metrics_router = APIRouter(tags=["metrics"])
-Session = Annotated[AsyncSession, Depends(get_session)]
 
 
 @router.get("/events", response_model=Page[s.EventSummary])
 async def list_events(
-    session: Session,
+    session: DbSession,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
     storefront_id: Annotated[str | None, Query(description="storefront id or code")] = None,
@@ -52,17 +50,16 @@ async def list_events(
 
 
 @router.get("/events/{event_pk}", response_model=s.EventDetail)
-async def read_event(event_pk: int, session: Session) -> s.EventDetail:
+async def read_event(event_pk: int, session: DbSession) -> s.EventDetail:
     """An event with its payload, each destination's delivery state and every attempt,
     with the exact (secret-scrubbed) request that was sent."""
     return await service.event_detail(session, event_pk)
 
 
 @router.post("/deliveries/replay", response_model=s.ReplayResult)
-async def replay(body: s.ReplayRequest, request: Request, session: Session) -> s.ReplayResult:
+async def replay(body: s.ReplayRequest, request: Request, session: DbSession) -> s.ReplayResult:
     result = await service.replay_deliveries(session, body)
-    await session.commit()
-    request.app.state.wake_worker()
+    after_commit(session, request.app.state.wake_worker)
     return result
 
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnirelay.deps import get_session, get_vault
+from omnirelay.deps import DbSession, VaultDep
 from omnirelay.relay import admin_schemas as s
 from omnirelay.relay import admin_service as service
-from omnirelay.security import Vault, require_basic_auth
+from omnirelay.security import require_basic_auth
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(require_basic_auth)])
 
-Session = Annotated[AsyncSession, Depends(get_session)]
-VaultDep = Annotated[Vault, Depends(get_vault)]
+
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=s.MAX_ID)]
 
@@ -25,7 +23,7 @@ Offset = Annotated[int, Query(ge=0, le=s.MAX_ID)]
 
 @router.get("/storefronts", response_model=s.Page[s.StorefrontOut])
 async def list_storefronts(
-    session: Session,
+    session: DbSession,
     limit: Limit = 50,
     offset: Offset = 0,
     is_active: bool | None = None,
@@ -40,25 +38,25 @@ async def list_storefronts(
 
 
 @router.post("/storefronts", response_model=s.StorefrontOut, status_code=201)
-async def create_storefront(body: s.StorefrontCreate, session: Session) -> s.StorefrontOut:
+async def create_storefront(body: s.StorefrontCreate, session: DbSession) -> s.StorefrontOut:
     return service.storefront_out(await service.create_storefront(session, body))
 
 
 @router.get("/storefronts/{storefront}", response_model=s.StorefrontOut)
-async def read_storefront(storefront: str, session: Session) -> s.StorefrontOut:
+async def read_storefront(storefront: str, session: DbSession) -> s.StorefrontOut:
     """``storefront`` is the integer id or the storefront code."""
     return service.storefront_out(await service.get_storefront(session, storefront))
 
 
 @router.patch("/storefronts/{storefront}", response_model=s.StorefrontOut)
 async def update_storefront(
-    storefront: str, body: s.StorefrontUpdate, session: Session
+    storefront: str, body: s.StorefrontUpdate, session: DbSession
 ) -> s.StorefrontOut:
     return service.storefront_out(await service.update_storefront(session, storefront, body))
 
 
 @router.delete("/storefronts/{storefront}", status_code=204)
-async def delete_storefront(storefront: str, session: Session) -> Response:
+async def delete_storefront(storefront: str, session: DbSession) -> Response:
     await service.delete_storefront(session, storefront)
     return Response(status_code=204)
 
@@ -68,7 +66,7 @@ async def delete_storefront(storefront: str, session: Session) -> Response:
 
 @router.get("/sgtm-configs", response_model=s.Page[s.SgtmConfigOut])
 async def list_sgtm_configs(
-    session: Session,
+    session: DbSession,
     vault: VaultDep,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -91,26 +89,26 @@ async def list_sgtm_configs(
 
 @router.post("/sgtm-configs", response_model=s.SgtmConfigOut, status_code=201)
 async def create_sgtm_config(
-    body: s.SgtmConfigCreate, session: Session, vault: VaultDep
+    body: s.SgtmConfigCreate, session: DbSession, vault: VaultDep
 ) -> s.SgtmConfigOut:
     return service.sgtm_out(await service.create_sgtm_config(session, body, vault), vault)
 
 
 @router.get("/sgtm-configs/{config_id}", response_model=s.SgtmConfigOut)
-async def read_sgtm_config(config_id: int, session: Session, vault: VaultDep) -> s.SgtmConfigOut:
+async def read_sgtm_config(config_id: int, session: DbSession, vault: VaultDep) -> s.SgtmConfigOut:
     return service.sgtm_out(await service.get_sgtm_config(session, config_id), vault)
 
 
 @router.patch("/sgtm-configs/{config_id}", response_model=s.SgtmConfigOut)
 async def update_sgtm_config(
-    config_id: int, body: s.SgtmConfigUpdate, session: Session, vault: VaultDep
+    config_id: int, body: s.SgtmConfigUpdate, session: DbSession, vault: VaultDep
 ) -> s.SgtmConfigOut:
     config = await service.update_sgtm_config(session, config_id, body, vault)
     return service.sgtm_out(config, vault)
 
 
 @router.delete("/sgtm-configs/{config_id}", status_code=204)
-async def delete_sgtm_config(config_id: int, session: Session) -> Response:
+async def delete_sgtm_config(config_id: int, session: DbSession) -> Response:
     await service.delete_sgtm_config(session, config_id)
     return Response(status_code=204)
 
@@ -120,7 +118,7 @@ async def delete_sgtm_config(config_id: int, session: Session) -> Response:
 
 @router.get("/platforms", response_model=s.Page[s.PlatformOut])
 async def list_platforms(
-    session: Session,
+    session: DbSession,
     limit: Limit = 100,
     offset: Offset = 0,
     is_active: bool | None = None,
@@ -146,23 +144,25 @@ async def list_platforms(
 
 
 @router.post("/platforms", response_model=s.PlatformOut, status_code=201)
-async def create_platform(body: s.PlatformCreate, session: Session) -> s.PlatformOut:
+async def create_platform(body: s.PlatformCreate, session: DbSession) -> s.PlatformOut:
     return s.PlatformOut.model_validate(await service.create_platform(session, body))
 
 
 @router.get("/platforms/{platform}", response_model=s.PlatformOut)
-async def read_platform(platform: str, session: Session) -> s.PlatformOut:
+async def read_platform(platform: str, session: DbSession) -> s.PlatformOut:
     """``platform`` is the integer id or the platform code."""
     return s.PlatformOut.model_validate(await service.get_platform(session, platform))
 
 
 @router.patch("/platforms/{platform}", response_model=s.PlatformOut)
-async def update_platform(platform: str, body: s.PlatformUpdate, session: Session) -> s.PlatformOut:
+async def update_platform(
+    platform: str, body: s.PlatformUpdate, session: DbSession
+) -> s.PlatformOut:
     return s.PlatformOut.model_validate(await service.update_platform(session, platform, body))
 
 
 @router.delete("/platforms/{platform}", status_code=204)
-async def delete_platform(platform: str, session: Session) -> Response:
+async def delete_platform(platform: str, session: DbSession) -> Response:
     await service.delete_platform(session, platform)
     return Response(status_code=204)
 
@@ -172,7 +172,7 @@ async def delete_platform(platform: str, session: Session) -> Response:
 
 @router.get("/credentials", response_model=s.Page[s.CredentialOut])
 async def list_credentials(
-    session: Session,
+    session: DbSession,
     vault: VaultDep,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -198,27 +198,29 @@ async def list_credentials(
 
 @router.post("/credentials", response_model=s.CredentialOut, status_code=201)
 async def create_credential(
-    body: s.CredentialCreate, session: Session, vault: VaultDep
+    body: s.CredentialCreate, session: DbSession, vault: VaultDep
 ) -> s.CredentialOut:
     credential, platform = await service.create_credential(session, body, vault)
     return service.credential_out(credential, platform, vault)
 
 
 @router.get("/credentials/{credential_id}", response_model=s.CredentialOut)
-async def read_credential(credential_id: int, session: Session, vault: VaultDep) -> s.CredentialOut:
+async def read_credential(
+    credential_id: int, session: DbSession, vault: VaultDep
+) -> s.CredentialOut:
     credential, platform = await service.get_credential(session, credential_id)
     return service.credential_out(credential, platform, vault)
 
 
 @router.patch("/credentials/{credential_id}", response_model=s.CredentialOut)
 async def update_credential(
-    credential_id: int, body: s.CredentialUpdate, session: Session, vault: VaultDep
+    credential_id: int, body: s.CredentialUpdate, session: DbSession, vault: VaultDep
 ) -> s.CredentialOut:
     credential, platform = await service.update_credential(session, credential_id, body, vault)
     return service.credential_out(credential, platform, vault)
 
 
 @router.delete("/credentials/{credential_id}", status_code=204)
-async def delete_credential(credential_id: int, session: Session) -> Response:
+async def delete_credential(credential_id: int, session: DbSession) -> Response:
     await service.delete_credential(session, credential_id)
     return Response(status_code=204)

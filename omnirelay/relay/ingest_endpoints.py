@@ -6,7 +6,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 
-from omnirelay.db import session_scope
+from omnirelay.deps import DbSession, after_commit
 from omnirelay.errors import InvalidInput, PayloadTooLarge
 from omnirelay.relay.ingest_schemas import BatchEnvelope, IngestResult
 from omnirelay.relay.ingest_service import judge_items, store_batch
@@ -53,16 +53,16 @@ def parse_envelope(body: bytes, max_items: int) -> BatchEnvelope:
 
 
 @router.post("/events", response_model=IngestResult)
-async def post_events(request: Request) -> IngestResult:
+async def post_events(request: Request, session: DbSession) -> IngestResult:
     """Accept an OMS batch. Each item is judged on its own; accepted items are durable
     (committed) before the answer is sent."""
     settings = request.app.state.settings
     body = await read_limited_body(request, settings.max_request_body_bytes)
     envelope = parse_envelope(body, settings.max_batch_items)
     judged = judge_items(envelope.data)  # CPU work stays outside the transaction
-    async with session_scope(request.app.state.sessionmaker) as session:
-        result = await store_batch(session, judged)
+    result = await store_batch(session, judged)
     if result.accepted:
-        request.app.state.metrics.events_accepted.inc(result.accepted)
-        request.app.state.wake_worker()
+        metrics, accepted = request.app.state.metrics, result.accepted
+        after_commit(session, lambda: metrics.events_accepted.inc(accepted))
+        after_commit(session, request.app.state.wake_worker)
     return result
