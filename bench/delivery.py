@@ -38,8 +38,8 @@ from omnirelay.destinations.ga4 import Ga4MeasurementProtocol
 from omnirelay.metrics import Metrics
 from omnirelay.models import (
     AdAnalyticsPlatform,
+    Delivery,
     DeliveryStatus,
-    EventDelivery,
     PlatformCredential,
     Storefront,
 )
@@ -129,9 +129,7 @@ async def delivered_count(factory: Any) -> int:
         return int(
             (
                 await session.execute(
-                    select(func.count()).where(
-                        EventDelivery.status == DeliveryStatus.DELIVERED.value
-                    )
+                    select(func.count()).where(Delivery.status == DeliveryStatus.DELIVERED.value)
                 )
             ).scalar_one()
         )

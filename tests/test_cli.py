@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from sqlalchemy import select, text
 
-from omnirelay.models import PlatformCredential
+from omnirelay.models import DeliveryAttempt, PlatformCredential
 from omnirelay.sandbox.core import SANDBOX, FaultConfig
 from omnirelay.security import Vault
 from tests.conftest import TEST_KEY
@@ -89,7 +89,21 @@ async def test_replay_command_requeues_dead_deliveries(
     assert result.returncode == 0, result.stderr
     assert "replayed 1 deliveries" in result.stdout
     [replayed] = await deliveries(sessionmaker)
-    assert (replayed.status, replayed.attempt_count) == ("pending", 0)
+    # a fresh budget, and the attempt numbering goes on (the audit never repeats a number)
+    assert (replayed.status, replayed.attempt_count, replayed.attempt_base) == ("pending", 1, 1)
+    SANDBOX.faults.clear()
+    await worker.drain()
+    [delivered] = await deliveries(sessionmaker)
+    assert (delivered.status, delivered.attempt_count) == ("delivered", 2)
+    async with sessionmaker() as session:
+        numbers = (
+            await session.execute(
+                select(DeliveryAttempt.status, DeliveryAttempt.attempt_number).order_by(
+                    DeliveryAttempt.id
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in numbers] == [("retry", 1), ("replayed", 1), ("delivered", 2)]
 
 
 async def test_rotate_keys_reencrypts_under_the_first_key(client, sessionmaker, settings) -> None:

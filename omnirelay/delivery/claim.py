@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session
 
 from omnirelay.db import id_in
-from omnirelay.models import DeliveryStatus, EventDelivery, table_of
+from omnirelay.models import Delivery, DeliveryStatus, table_of
 
 _CLAIMABLE = (DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value)
 
@@ -33,9 +33,10 @@ class ClaimedDelivery(NamedTuple):
     sgtm_config_id: int | None
     credential_id: int | None
     attempt_count: int
+    attempt_base: int  # attempt_count at the last replay: the retry budget counts from here
 
 
-COLUMNS = tuple(table_of(EventDelivery).c[name] for name in ClaimedDelivery._fields)
+COLUMNS = tuple(table_of(Delivery).c[name] for name in ClaimedDelivery._fields)
 
 
 @dataclass(slots=True, frozen=True)
@@ -64,15 +65,15 @@ def _claimed(rows: Any) -> list[ClaimedDelivery]:
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
-    return and_(EventDelivery.status.in_(_CLAIMABLE), EventDelivery.next_attempt_at <= now)
+    return and_(Delivery.status.in_(_CLAIMABLE), Delivery.next_attempt_at <= now)
 
 
 def claim_due(session: Session, lease: Lease, limit: int, now: datetime) -> list[ClaimedDelivery]:
     """Claim up to ``limit`` deliveries due at ``now`` under ``lease``."""
     due = (
-        select(EventDelivery.id)
+        select(Delivery.id)
         .where(_due(now))
-        .order_by(EventDelivery.next_attempt_at, EventDelivery.id)
+        .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
     )
     values = lease.claim_values(now)
@@ -84,8 +85,8 @@ def claim_due(session: Session, lease: Lease, limit: int, now: datetime) -> list
         )
         if claimed:
             session.execute(
-                update(EventDelivery)
-                .where(id_in(session, EventDelivery.id, [d.id for d in claimed]))
+                update(Delivery)
+                .where(id_in(session, Delivery.id, [d.id for d in claimed]))
                 .values(values)
                 .execution_options(synchronize_session=False)
             )
@@ -94,8 +95,8 @@ def claim_due(session: Session, lease: Lease, limit: int, now: datetime) -> list
         due = due.with_for_update(skip_locked=True)
     # On SQLite there is one writer at a time: the UPDATE itself is the lock.
     statement = (
-        update(EventDelivery)
-        .where(EventDelivery.id.in_(due.scalar_subquery()))
+        update(Delivery)
+        .where(Delivery.id.in_(due.scalar_subquery()))
         .values(values)
         .returning(*COLUMNS)
         .execution_options(synchronize_session=False)

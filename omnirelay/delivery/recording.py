@@ -15,10 +15,10 @@ from omnirelay.delivery.claim import ClaimedDelivery
 from omnirelay.destinations.base import DeliveryOutcome, Outcome
 from omnirelay.metrics import Metrics
 from omnirelay.models import (
+    Delivery,
+    DeliveryAttempt,
     DeliveryRequest,
     DeliveryStatus,
-    EventAttempt,
-    EventDelivery,
     EventStatus,
     MarketingEvent,
     table_of,
@@ -97,9 +97,9 @@ def refresh_event_status(
     unknown = event_ids - states.keys()
     if unknown:
         rows = session.execute(
-            select(EventDelivery.event_id, EventDelivery.status)
-            .where(id_in(session, EventDelivery.event_id, unknown))
-            .group_by(EventDelivery.event_id, EventDelivery.status)
+            select(Delivery.event_id, Delivery.status)
+            .where(id_in(session, Delivery.event_id, unknown))
+            .group_by(Delivery.event_id, Delivery.status)
         )
         for event_id, status in rows:
             states[event_id] = states.get(event_id, 0) | _STATE_BITS.get(status, 0)
@@ -190,9 +190,10 @@ class BatchRecord:
                 },
             )
             return
+        # by attempt number within the retry budget (counted since the last replay)
         by_number: dict[int, list[ClaimedDelivery]] = defaultdict(list)
         for delivery in members:
-            by_number[delivery.attempt_count + 1].append(delivery)
+            by_number[delivery.attempt_count + 1 - delivery.attempt_base].append(delivery)
         for number, group in by_number.items():
             if outcome == Outcome.RETRY and number < self.max_attempts:
                 values = counted | {
@@ -255,8 +256,8 @@ class BatchRecord:
             if request is not None:
                 row["request_id"] = request_ids[request]
             rows.append(row)
-        bulk_insert(session, table_of(EventAttempt), rows)
-        table = table_of(EventDelivery)
+        bulk_insert(session, table_of(DeliveryAttempt), rows)
+        table = table_of(Delivery)
         for key, ids in self.changes.items():
             values: dict[str, Any] = dict(key)
             if values.pop("count_attempt", False):

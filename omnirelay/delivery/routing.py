@@ -27,7 +27,7 @@ from omnirelay.delivery.recording import update_in_chunks
 from omnirelay.destinations import SGTM_CODES, get_destination
 from omnirelay.models import (
     AdAnalyticsPlatform,
-    EventDelivery,
+    Delivery,
     EventStatus,
     MarketingEvent,
     PlatformCredential,
@@ -372,7 +372,7 @@ def _insert_deliveries(
     } | row
     if lease is not None:
         values |= lease.claim_values(now)
-    table = table_of(EventDelivery)
+    table = table_of(Delivery)
     events = table_of(MarketingEvent)
     source = select(
         events.c.id,
@@ -385,7 +385,7 @@ def _read_claimed(
     session: Session, event_ids: Collection[int], lease: Lease
 ) -> list[ClaimedDelivery]:
     """The deliveries just created under ``lease`` (RETURNING is not on every database)."""
-    table = table_of(EventDelivery)
+    table = table_of(Delivery)
     connection = session.connection()
     result = connection.execute(
         select(*CLAIMED_COLUMNS)

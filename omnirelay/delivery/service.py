@@ -13,10 +13,10 @@ from omnirelay.delivery import schemas as s
 from omnirelay.delivery.recording import refresh_event_status
 from omnirelay.errors import InvalidInput, NotFound
 from omnirelay.models import (
+    Delivery,
+    DeliveryAttempt,
     DeliveryRequest,
     DeliveryStatus,
-    EventAttempt,
-    EventDelivery,
     MarketingEvent,
 )
 from omnirelay.models.base import utcnow
@@ -76,16 +76,14 @@ async def event_detail(session: AsyncSession, event_pk: int) -> s.EventDetail:
         raise NotFound(f"event {event_pk} does not exist")
     deliveries = (
         await session.execute(
-            select(EventDelivery)
-            .where(EventDelivery.event_id == event.id)
-            .order_by(EventDelivery.id)
+            select(Delivery).where(Delivery.event_id == event.id).order_by(Delivery.id)
         )
     ).scalars()
     attempt_rows = await session.execute(
-        select(EventAttempt, DeliveryRequest)
-        .outerjoin(DeliveryRequest, DeliveryRequest.id == EventAttempt.request_id)
-        .where(EventAttempt.event_id == event.id)
-        .order_by(EventAttempt.id)
+        select(DeliveryAttempt, DeliveryRequest)
+        .outerjoin(DeliveryRequest, DeliveryRequest.id == DeliveryAttempt.request_id)
+        .where(DeliveryAttempt.event_id == event.id)
+        .order_by(DeliveryAttempt.id)
     )
     attempts = []
     for attempt, request in attempt_rows:
@@ -105,7 +103,8 @@ async def event_detail(session: AsyncSession, event_pk: int) -> s.EventDetail:
 
 
 async def replay_deliveries(session: AsyncSession, request: s.ReplayRequest) -> s.ReplayResult:
-    """Put matching deliveries back in the queue with a fresh attempt budget."""
+    """Put matching deliveries back in the queue with a fresh attempt budget; their
+    attempt numbers go on from where they were."""
     unknown = set(request.statuses) - REPLAYABLE
     if unknown:
         raise InvalidInput(
@@ -116,22 +115,22 @@ async def replay_deliveries(session: AsyncSession, request: s.ReplayRequest) -> 
                 }
             ]
         )
-    statement = select(EventDelivery).where(EventDelivery.status.in_(request.statuses))
+    statement = select(Delivery).where(Delivery.status.in_(request.statuses))
     if request.delivery_ids:
-        statement = statement.where(EventDelivery.id.in_(request.delivery_ids))
+        statement = statement.where(Delivery.id.in_(request.delivery_ids))
     if request.event_ids:
-        statement = statement.where(EventDelivery.event_id.in_(request.event_ids))
+        statement = statement.where(Delivery.event_id.in_(request.event_ids))
     if request.storefront_id is not None:
         storefront = await get_storefront(session, request.storefront_id)
-        statement = statement.where(EventDelivery.storefront_id == storefront.id)
+        statement = statement.where(Delivery.storefront_id == storefront.id)
     if request.destination:
-        statement = statement.where(EventDelivery.destination_code == request.destination)
+        statement = statement.where(Delivery.destination_code == request.destination)
     if request.since:
-        statement = statement.where(EventDelivery.updated_at >= _aware(request.since))
+        statement = statement.where(Delivery.updated_at >= _aware(request.since))
     if request.until:
-        statement = statement.where(EventDelivery.updated_at < _aware(request.until))
+        statement = statement.where(Delivery.updated_at < _aware(request.until))
     deliveries = list(
-        (await session.execute(statement.order_by(EventDelivery.id).limit(request.limit))).scalars()
+        (await session.execute(statement.order_by(Delivery.id).limit(request.limit))).scalars()
     )
     if not deliveries:
         return s.ReplayResult(replayed=0, delivery_ids=[])
@@ -139,11 +138,11 @@ async def replay_deliveries(session: AsyncSession, request: s.ReplayRequest) -> 
     ids = [d.id for d in deliveries]
     for start in range(0, len(ids), 1000):
         await session.execute(
-            update(EventDelivery)
-            .where(EventDelivery.id.in_(ids[start : start + 1000]))
+            update(Delivery)
+            .where(Delivery.id.in_(ids[start : start + 1000]))
             .values(
                 status=DeliveryStatus.PENDING.value,
-                attempt_count=0,
+                attempt_base=Delivery.attempt_count,  # a fresh budget; numbering goes on
                 next_attempt_at=now,
                 claimed_by=None,
                 lease_expires_at=None,
@@ -152,7 +151,7 @@ async def replay_deliveries(session: AsyncSession, request: s.ReplayRequest) -> 
             .execution_options(synchronize_session=False)
         )
     await session.execute(
-        insert(EventAttempt),
+        insert(DeliveryAttempt),
         [
             {
                 "event_id": d.event_id,

@@ -24,7 +24,7 @@ from omnirelay.delivery.claim import Lease, claim_due
 from omnirelay.delivery.engine import DeliveryEngine
 from omnirelay.delivery.routing import route_pending_events
 from omnirelay.metrics import Metrics
-from omnirelay.models import DeliveryStatus, EventDelivery, EventStatus, MarketingEvent
+from omnirelay.models import Delivery, DeliveryStatus, EventStatus, MarketingEvent
 from omnirelay.models.base import utcnow
 from omnirelay.security import Vault
 
@@ -152,9 +152,9 @@ async def refresh_queue_metrics(
 ) -> None:
     async with session_scope(sessionmaker) as session:
         rows = await session.execute(
-            select(EventDelivery.status, func.count())
+            select(Delivery.status, func.count())
             .where(
-                EventDelivery.status.in_(
+                Delivery.status.in_(
                     [
                         DeliveryStatus.PENDING.value,
                         DeliveryStatus.IN_FLIGHT.value,
@@ -162,7 +162,7 @@ async def refresh_queue_metrics(
                     ]
                 )
             )
-            .group_by(EventDelivery.status)
+            .group_by(Delivery.status)
         )
         counts = dict(rows.all())
         pending_events = (

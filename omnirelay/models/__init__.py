@@ -6,10 +6,10 @@ from sqlalchemy import Table
 
 from omnirelay.models.base import Base
 from omnirelay.models.delivery import (
+    Delivery,
+    DeliveryAttempt,
     DeliveryRequest,
     DeliveryStatus,
-    EventAttempt,
-    EventDelivery,
 )
 from omnirelay.models.event import EventStatus, MarketingEvent
 from omnirelay.models.platform import AdAnalyticsPlatform, PlatformCredential
@@ -25,10 +25,10 @@ def table_of(model: Any) -> Table:
 __all__ = [
     "AdAnalyticsPlatform",
     "Base",
+    "Delivery",
+    "DeliveryAttempt",
     "DeliveryRequest",
     "DeliveryStatus",
-    "EventAttempt",
-    "EventDelivery",
     "EventStatus",
     "MarketingEvent",
     "PlatformCredential",

@@ -6,7 +6,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omnirelay.models.base import Base, BigIntId, TimestampMixin, UTCDateTime, utcnow
+from omnirelay.models.base import Base, BigIntId, JSONText, TimestampMixin, UTCDateTime, utcnow
 
 
 class DeliveryStatus(StrEnum):
@@ -17,17 +17,23 @@ class DeliveryStatus(StrEnum):
     SKIPPED = "skipped"  # a kill switch or filter stopped it before sending
 
 
-class EventDelivery(TimestampMixin, Base):
-    """One (event, destination) pair: the unit the delivery engine claims, sends and retries.
+class Delivery(TimestampMixin, Base):
+    """A unit of work of some ``kind`` (a relay send, a message send, a campaign deploy)
+    about a subject, for one target: what the delivery engine claims, sends, retries and
+    records attempt by attempt.
 
-    ``kind`` keeps the engine generic: relay deliveries today, message sends and campaign
-    deploys later use the same claim/lease/retry machinery.
+    The subject is an event (``event_id``: relay and messaging); ``subject_ref`` names a
+    subject that is not an event (a ticket's UUID). The target is
+    ``destination_code`` (which sender) and ``destination_key`` (which configured
+    instance of it, unique per event). ``result`` keeps what a successful send returned
+    that later steps need (a deploy's platform id). The table keeps its first name so
+    databases upgrade in place.
     """
 
     __tablename__ = "event_deliveries"
     __table_args__ = (
         UniqueConstraint("event_id", "destination_key"),
-        Index("ix_event_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_event_deliveries_kind_due", "kind", "status", "next_attempt_at"),
         Index("ix_event_deliveries_storefront_status", "storefront_id", "status"),
     )
 
@@ -36,6 +42,7 @@ class EventDelivery(TimestampMixin, Base):
     event_id: Mapped[int] = mapped_column(
         ForeignKey("marketing_events.id", ondelete="CASCADE"), nullable=False
     )
+    subject_ref: Mapped[str | None] = mapped_column(String(64), index=True)
     storefront_id: Mapped[int] = mapped_column(Integer, nullable=False)
     destination_type: Mapped[str] = mapped_column(String(20), nullable=False)  # sgtm | platform
     destination_code: Mapped[str] = mapped_column(String(50), nullable=False)  # meta, sgtm_ga4
@@ -44,12 +51,16 @@ class EventDelivery(TimestampMixin, Base):
     credential_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="pending")
     attempt_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    # attempt_count when the delivery was last replayed: the retry budget counts from here,
+    # while attempt numbers go on (the audit never repeats one)
+    attempt_base: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))  # the holder's lease token
     last_error: Mapped[str | None] = mapped_column(Text)
     last_http_status: Mapped[int | None] = mapped_column(Integer)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    result: Mapped[object | None] = mapped_column(JSONText())
 
 
 class DeliveryRequest(Base):
@@ -72,8 +83,8 @@ class DeliveryRequest(Base):
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 
-class EventAttempt(Base):
-    """The audit: one row per delivery attempt (or per decision not to send)."""
+class DeliveryAttempt(Base):
+    """The audit: one row per attempt of a delivery (or per decision not to send it)."""
 
     __tablename__ = "event_attempts"
     __table_args__ = (Index("ix_event_attempts_event_id", "event_id"),)

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from omnirelay.models import EventAttempt, EventDelivery, MarketingEvent
+from omnirelay.models import Delivery, DeliveryAttempt, MarketingEvent
 from tests.factories import envelope
 
 SANDBOX_BASE = "http://sandbox"
@@ -85,17 +85,15 @@ async def post_events(client: httpx.AsyncClient, items: list[dict[str, Any]]) ->
     assert response.status_code == 200 and response.json()["accepted"] == len(items), response.text
 
 
-async def deliveries(sessionmaker: Any) -> list[EventDelivery]:
+async def deliveries(sessionmaker: Any) -> list[Delivery]:
     async with sessionmaker() as session:
-        return list(
-            (await session.execute(select(EventDelivery).order_by(EventDelivery.id))).scalars()
-        )
+        return list((await session.execute(select(Delivery).order_by(Delivery.id))).scalars())
 
 
-async def attempts(sessionmaker: Any) -> list[EventAttempt]:
+async def attempts(sessionmaker: Any) -> list[DeliveryAttempt]:
     async with sessionmaker() as session:
         return list(
-            (await session.execute(select(EventAttempt).order_by(EventAttempt.id))).scalars()
+            (await session.execute(select(DeliveryAttempt).order_by(DeliveryAttempt.id))).scalars()
         )
 
 
@@ -110,7 +108,7 @@ async def make_all_due(sessionmaker: Any) -> None:
     """Skip the backoff wait: every waiting delivery becomes due now."""
     async with sessionmaker() as session, session.begin():
         await session.execute(
-            update(EventDelivery)
-            .where(EventDelivery.status == "pending")
+            update(Delivery)
+            .where(Delivery.status == "pending")
             .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
         )

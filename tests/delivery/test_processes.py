@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from omnirelay.models import DeliveryStatus, EventDelivery
+from omnirelay.models import Delivery, DeliveryStatus
 from tests.conftest import TEST_KEY
 from tests.delivery.helpers import add_storefront, customer_event, post_events
 
@@ -86,7 +86,7 @@ async def wait_for(predicate: Any, timeout: float = 60.0) -> None:
 async def status_counts(sessionmaker: Any) -> Counter[str]:
     async with sessionmaker() as session:
         rows = await session.execute(
-            select(EventDelivery.status, func.count()).group_by(EventDelivery.status)
+            select(Delivery.status, func.count()).group_by(Delivery.status)
         )
         return Counter({status: count for status, count in rows})
 
