@@ -115,8 +115,8 @@ def _include_routers(app: FastAPI) -> None:
     from omnirelay.delivery.endpoints import metrics_router
     from omnirelay.delivery.endpoints import router as events_router
     from omnirelay.health import router as health_router
-    from omnirelay.relay.admin_endpoints import router as admin_router
     from omnirelay.relay.ingest_endpoints import router as ingest_router
+    from omnirelay.storefronts.endpoints import router as admin_router
 
     app.include_router(health_router)
     app.include_router(ingest_router)

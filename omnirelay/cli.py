@@ -147,8 +147,8 @@ def rotate_keys() -> None:
 
     Put the new key first and keep the old ones after it until this has run."""
     from omnirelay.db import create_engine, create_sessionmaker, session_scope
-    from omnirelay.relay.admin_service import reencrypt_secrets
     from omnirelay.security import Vault
+    from omnirelay.storefronts.service import reencrypt_secrets
 
     settings = _settings()
 

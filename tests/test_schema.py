@@ -12,7 +12,7 @@ from sqlalchemy import text
 from omnirelay.db import create_engine
 from omnirelay.migrations import alembic_config
 from omnirelay.models import Base
-from omnirelay.relay.platform_catalog import PLATFORMS
+from omnirelay.storefronts.platform_catalog import PLATFORMS
 
 
 async def test_models_and_migrations_do_not_drift(db_url: str) -> None:

@@ -20,7 +20,7 @@ from omnirelay.models import (
     MarketingEvent,
 )
 from omnirelay.models.base import utcnow
-from omnirelay.relay.admin_service import get_storefront, paginate
+from omnirelay.storefronts.service import get_storefront, paginate
 
 REPLAYABLE = {DeliveryStatus.DEAD.value, DeliveryStatus.SKIPPED.value, DeliveryStatus.PENDING.value}
 

@@ -14,7 +14,7 @@ import orjson
 import sqlalchemy as sa
 from alembic import op
 
-from omnirelay.relay.platform_catalog import PLATFORMS
+from omnirelay.storefronts.platform_catalog import PLATFORMS
 
 revision: str = "0002"
 down_revision: str | None = "0001"

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 
 from omnirelay.deps import DbSession, VaultDep
-from omnirelay.relay import admin_schemas as s
-from omnirelay.relay import admin_service as service
 from omnirelay.security import require_basic_auth
+from omnirelay.storefronts import schemas as s
+from omnirelay.storefronts import service
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(require_basic_auth)])
 

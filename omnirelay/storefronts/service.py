@@ -20,8 +20,8 @@ from omnirelay.models import (
     SgtmConfig,
     Storefront,
 )
-from omnirelay.relay import admin_schemas as s
 from omnirelay.security import MASK, Vault
+from omnirelay.storefronts import schemas as s
 
 M = TypeVar("M")
 _URL = TypeAdapter(AnyHttpUrl)

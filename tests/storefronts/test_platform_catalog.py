@@ -1,5 +1,5 @@
 """The ad_analytics_platforms master data: shape and uniqueness. (Credentials are
-validated by the admin API against the stored master data: tests/relay/test_admin.py.)"""
+validated by the admin API against the stored master data: tests/storefronts/test_admin.py.)"""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, get_args
 
 import pytest
 
-from omnirelay.relay.platform_catalog import (
+from omnirelay.storefronts.platform_catalog import (
     COMMON_OPTIONAL_FIELDS,
     PLATFORMS,
     AuthType,

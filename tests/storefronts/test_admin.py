@@ -14,8 +14,8 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.models import AdAnalyticsPlatform, PlatformCredential, SgtmConfig
-from omnirelay.relay.admin_service import reencrypt_secrets
 from omnirelay.security import Vault, VaultError
+from omnirelay.storefronts.service import reencrypt_secrets
 from tests.factories import create_storefronts, envelope, order_event
 
 MASK = "********"
