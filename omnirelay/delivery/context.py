@@ -4,7 +4,7 @@ delivery time, so switching one off stops deliveries not yet sent)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from omnirelay.models import (
     SgtmConfig,
     Storefront,
 )
-from omnirelay.security import Vault
+from omnirelay.security import Vault, VaultError
 
 if TYPE_CHECKING:
     from omnirelay.delivery.routing import StorefrontRoutes
@@ -37,6 +37,28 @@ class ResolvedDestination:
     event_types: list[str] | None
     event_name_map: dict[str, str]
     blocked: str | None = None
+    # why it cannot be sent now though it may be later (credentials that cannot be
+    # decrypted until the key is configured again): its deliveries are retried
+    failed: str | None = None
+
+
+def _unresolvable(exc: Exception) -> ResolvedDestination:
+    """A destination whose configuration cannot be read: only its deliveries wait."""
+    if isinstance(exc, VaultError):
+        reason = (
+            "credentials cannot be decrypted with the configured ENCRYPTION_KEY "
+            "(was the key that encrypted them removed?)"
+        )
+    else:
+        reason = f"destination configuration cannot be read: {type(exc).__name__}"
+    return ResolvedDestination(None, None, {}, failed=reason)
+
+
+def _resolve(build: Callable[..., ResolvedDestination], *args: Any) -> ResolvedDestination:
+    try:
+        return build(*args)
+    except Exception as exc:  # one destination's bad configuration stops only its deliveries
+        return _unresolvable(exc)
 
 
 @dataclass(slots=True)
@@ -118,8 +140,8 @@ async def resolve_destinations(
         for config in (
             await session.execute(select(SgtmConfig).where(SgtmConfig.id.in_(sgtm_ids)))
         ).scalars():
-            resolved[f"sgtm:{config.id}"] = sgtm_destination(
-                config, storefronts.get(config.storefront_id), vault
+            resolved[f"sgtm:{config.id}"] = _resolve(
+                sgtm_destination, config, storefronts.get(config.storefront_id), vault
             )
     if credential_ids:
         rows = await session.execute(
@@ -128,8 +150,12 @@ async def resolve_destinations(
             .where(PlatformCredential.id.in_(credential_ids))
         )
         for credential, platform in rows:
-            resolved[f"platform:{credential.id}"] = platform_destination(
-                credential, platform, storefronts.get(credential.storefront_id), vault
+            resolved[f"platform:{credential.id}"] = _resolve(
+                platform_destination,
+                credential,
+                platform,
+                storefronts.get(credential.storefront_id),
+                vault,
             )
     for delivery in deliveries:
         if delivery.destination_key not in resolved:
@@ -148,12 +174,12 @@ def routed_destinations(
     resolved: dict[str, ResolvedDestination] = {}
     for route in routes:
         if route.sgtm is not None:
-            resolved[f"sgtm:{route.sgtm.id}"] = sgtm_destination(
-                route.sgtm, route.storefront, vault
+            resolved[f"sgtm:{route.sgtm.id}"] = _resolve(
+                sgtm_destination, route.sgtm, route.storefront, vault
             )
         for credential, platform in route.platforms:
-            resolved[f"platform:{credential.id}"] = platform_destination(
-                credential, platform, route.storefront, vault
+            resolved[f"platform:{credential.id}"] = _resolve(
+                platform_destination, credential, platform, route.storefront, vault
             )
     return resolved
 

@@ -9,6 +9,7 @@ Three phases, so no transaction is open across an HTTP call:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
@@ -33,6 +34,7 @@ from omnirelay.delivery.context import (
     routed_destinations,
 )
 from omnirelay.delivery.preparing import Preparer
+from omnirelay.delivery.recording import scrub, secret_values
 from omnirelay.destinations import get_destination
 from omnirelay.destinations.base import (
     DeliveryOutcome,
@@ -42,6 +44,7 @@ from omnirelay.destinations.base import (
     OutboundEvent,
     Outcome,
     PreparedRequest,
+    all_outcomes,
 )
 from omnirelay.metrics import Metrics
 from omnirelay.models.base import utcnow
@@ -49,6 +52,8 @@ from omnirelay.security import Vault
 
 if TYPE_CHECKING:
     from omnirelay.delivery.routing import StorefrontRoutes
+
+log = logging.getLogger("omnirelay.worker")
 
 
 @dataclass
@@ -123,12 +128,16 @@ class DeliveryEngine:
         groups: dict[tuple[str, str], list[ClaimedDelivery]] = defaultdict(list)
         for delivery in deliveries:
             groups[(delivery.destination_code, delivery.destination_key)].append(delivery)
-        batches = [
-            self._outbound(code, destinations[key], members, events, report)
-            for (code, key), members in groups.items()
-        ]
-        await asyncio.gather(*(self._send_batch(batch, report) for batch in batches if batch))
-        await self._record(deliveries, report, complete_events=known.keys())
+        try:
+            batches = [
+                self._outbound(code, destinations[key], members, events, report)
+                for (code, key), members in groups.items()
+            ]
+            await asyncio.gather(*(self._send_batch(batch, report) for batch in batches if batch))
+        finally:
+            # Whatever happened above, what was sent is recorded, and each batch's failure
+            # is an outcome of that batch's deliveries alone (see _send_batch and _send).
+            await self._record(deliveries, report, complete_events=known.keys())
         return report
 
     def _outbound(
@@ -144,6 +153,10 @@ class DeliveryEngine:
         if module is None:
             for d in members:
                 report.decided[d.id] = (Outcome.PERMANENT.value, f"no sender for {code!r}")
+            return None
+        if destination.failed:  # e.g. credentials that cannot be decrypted: retried later
+            for d in members:
+                report.decided[d.id] = (Outcome.RETRY.value, destination.failed)
             return None
         if destination.blocked or destination.target is None:
             for d in members:
@@ -169,8 +182,30 @@ class DeliveryEngine:
         return OutboundBatch(code, module, destination.target, outbound) if outbound else None
 
     async def _send_batch(self, batch: OutboundBatch, report: BatchReport) -> None:
-        """Prepare and send; a request refused as a whole (SPLIT) is sent again in halves."""
-        prepared = await self.preparer.prepare(batch.code, batch.module, batch.events, batch.target)
+        """Prepare and send; a request refused as a whole (SPLIT) is sent again in halves.
+
+        When preparing raises (a bug, a payload it cannot handle, a dead preparing process
+        that fails again inline), the batch is prepared again in halves until the event
+        that makes it fail stands alone: that one is retried later with the error, and
+        the others go out now."""
+        try:
+            prepared = await self.preparer.prepare(
+                batch.code, batch.module, batch.events, batch.target
+            )
+        except Exception as exc:
+            if len(batch.events) > 1:
+                half = len(batch.events) // 2
+                await asyncio.gather(
+                    self._send_batch(batch.with_events(batch.events[:half]), report),
+                    self._send_batch(batch.with_events(batch.events[half:]), report),
+                )
+                return
+            log.warning("%s: preparing a request failed: %s", batch.code, type(exc).__name__)
+            error = f"could not prepare the request: {type(exc).__name__}: {exc}"
+            error = scrub(error, secret_values(batch.target)) or error
+            for event in batch.events:
+                report.decided[event.delivery_id] = (Outcome.RETRY.value, error[:500])
+            return
         for outcome in prepared.rejected:
             report.decided[outcome.delivery_id] = (Outcome.PERMANENT.value, outcome.error)
         await asyncio.gather(*(self._send(batch, request, report) for request in prepared.requests))
@@ -182,15 +217,33 @@ class DeliveryEngine:
             if self.stopping.is_set():
                 report.released.extend(request.delivery_ids)
                 return
-            body = request.body_bytes() if request.has_body else None
+            try:
+                body = request.body_bytes() if request.has_body else None
+                prepared = self._build(request, body)
+            except Exception as exc:  # never on the wire: nothing to send again blindly
+                error = f"request could not be built: {type(exc).__name__}: {exc}"
+                outcome = Outcome.PERMANENT.value
+                for delivery_id in request.delivery_ids:
+                    report.decided[delivery_id] = (outcome, scrub(error, request.secrets))
+                return
             started = time.perf_counter()
-            result = await self._http(request, body)
+            result = await self._http(prepared)
             duration = time.perf_counter() - started
-        outcomes = batch.module.classify(request, result)
+        try:
+            outcomes = batch.module.classify(request, result)
+        except Exception as exc:  # the request went out: record it, retry its deliveries
+            error = f"could not read the answer: {type(exc).__name__}: {exc}"
+            outcomes = all_outcomes(request, Outcome.RETRY, error)
         self.metrics.attempt_seconds.labels(batch.code).observe(duration)
         report.sent.append(
             SentRequest(batch.code, request, result, int(duration * 1000), outcomes, body)
         )
+        resend = {o.delivery_id for o in outcomes if o.outcome == Outcome.RESEND}
+        if resend and len(resend) < len(request.delivery_ids):
+            # the platform refused the request because of the events it named; the others
+            # were not processed and go out again now, not charged an attempt
+            events = [e for e in batch.events if e.delivery_id in resend]
+            await self._send_batch(batch.with_events(events), report)
         refused = {o.delivery_id for o in outcomes if o.outcome == Outcome.SPLIT}
         if refused:
             events = [e for e in batch.events if e.delivery_id in refused]
@@ -203,19 +256,26 @@ class DeliveryEngine:
                 )
             )
 
-    async def _http(self, request: PreparedRequest, body: bytes | None) -> HttpResult:
+    def _build(self, request: PreparedRequest, body: bytes | None) -> httpx.Request:
+        """The request as it goes on the wire (a header that is not ASCII fails here)."""
+        return self.client.build_request(
+            request.method,
+            request.url,
+            content=body,
+            headers={"content-type": "application/json", **request.headers},
+        )
+
+    async def _http(self, request: httpx.Request) -> HttpResult:
         try:
-            response = await self.client.request(
-                request.method,
-                request.url,
-                content=body,
-                headers={"content-type": "application/json", **request.headers},
-            )
+            response = await self.client.send(request)
+            text = response.text
         except httpx.TimeoutException as exc:
             return HttpResult(None, error=f"timeout: {type(exc).__name__}")
         except httpx.HTTPError as exc:
             return HttpResult(None, error=f"network: {type(exc).__name__}: {exc}")
-        return HttpResult(response.status_code, dict(response.headers), response.text)
+        except Exception as exc:  # anything else is this request's outcome, not the pass's
+            return HttpResult(None, error=f"send failed: {type(exc).__name__}: {exc}")
+        return HttpResult(response.status_code, dict(response.headers), text)
 
     async def _record(
         self,

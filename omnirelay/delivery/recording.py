@@ -40,6 +40,17 @@ def scrub(text: str | None, secrets: list[str]) -> str | None:
     return text
 
 
+def secret_values(target: Any) -> list[str]:
+    """Every credential value of a target, as text to scrub from what is recorded."""
+    values: list[str] = []
+    for value in target.credentials.values():
+        if isinstance(value, str):
+            values.append(value)
+        elif isinstance(value, dict):
+            values.extend(str(v) for v in value.values())
+    return values
+
+
 def _request_row(sent: SentRequest) -> dict[str, Any]:
     code, request = sent.destination_code, sent.request
     body = sent.body.decode("utf-8", "replace") if sent.body is not None else None
@@ -303,7 +314,7 @@ def plan_record(
         verdicts = _same_verdicts(sent.outcomes, deliveries)
         for (outcome, raw_error, retry_after), members in verdicts.items():
             error = scrub(raw_error, secrets)
-            if outcome != Outcome.SPLIT:  # a split's verdict comes from its halves
+            if outcome not in (Outcome.SPLIT, Outcome.RESEND):  # decided when sent again
                 record.settle(members, outcome, error, retry_after, status_code)
             record.attempted(
                 members,

@@ -24,6 +24,9 @@ class Outcome(StrEnum):
     # The platform refused the whole request because of some event in it and did not say
     # which: the engine sends the events again in halves until the bad one stands alone.
     SPLIT = "split"
+    # Not processed because the platform refused other events of the same request (which it
+    # named): sent again at once without them, not charged an attempt.
+    RESEND = "resend"
 
 
 @dataclass(frozen=True)

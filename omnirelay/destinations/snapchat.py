@@ -325,13 +325,13 @@ def _per_event_outcomes(
         return None
     if not 0 <= index < len(ids):
         return None
-    # Snap rejects the request at the first invalid event; the others were not recorded, and
-    # resending them is safe because event_id dedups anything Snap did keep.
+    # Snap rejects the request at the first invalid event; the others were not recorded and
+    # are sent again at once without it (event_id dedups anything Snap did keep).
     error = _error_text(body)
     return [
         DeliveryOutcome(d, Outcome.PERMANENT, error)
         if i == index
-        else DeliveryOutcome(d, Outcome.RETRY, f"snapchat: batch rejected by event {index}")
+        else DeliveryOutcome(d, Outcome.RESEND, f"snapchat: batch rejected by event {index}")
         for i, d in enumerate(ids)
     ]
 

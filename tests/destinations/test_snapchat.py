@@ -241,7 +241,7 @@ async def test_classify_400_names_the_invalid_event() -> None:
         "errors": {"codes": ["UNHASHED_PII"], "error_msgs": ["Unhashed PII in user_data.em"]},
     }
     first, second = SNAP.classify(two_event_request(), result(400, body))
-    assert first.outcome is Outcome.RETRY
+    assert first.outcome is Outcome.RESEND  # sent again at once, not charged
     assert second.outcome is Outcome.PERMANENT and "UNHASHED_PII" in (second.error or "")
 
 
@@ -320,7 +320,7 @@ async def test_sandbox_rejects_missing_field_and_bad_token() -> None:
         assert body["status"] == "INVALID" and body["event"] == 1
         assert "event_name" in body["errors"]["error_msgs"][0]
         first, second = SNAP.classify(request, http_result)
-        assert (first.outcome, second.outcome) == (Outcome.RETRY, Outcome.PERMANENT)
+        assert (first.outcome, second.outcome) == (Outcome.RESEND, Outcome.PERMANENT)
 
         request.url = request.url.replace(TOKEN, "invalid-token")
         unauthorized = await send(client, request)
