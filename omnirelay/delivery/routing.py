@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import insert, literal, select, tuple_, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session
 
 from omnirelay.db import id_in
@@ -50,6 +52,13 @@ class RoutingSummary:
     claimed: list[ClaimedDelivery] = field(default_factory=list)
     events: dict[int, StoredEvent] = field(default_factory=dict)
     routes: list[StorefrontRoutes] = field(default_factory=list)  # as read for them
+
+    def merge(self, other: RoutingSummary) -> None:
+        for name in ("routed", "queued", "skipped", "failed", "duplicate", "deliveries"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.claimed += other.claimed
+        self.events |= other.events
+        self.routes += other.routes
 
     def add(self, status: str) -> None:
         self.routed += 1
@@ -106,7 +115,9 @@ class PendingEvent:
         )
 
 
-def claim_pending_events(session: Session, limit: int) -> list[PendingEvent]:
+def claim_pending_events(
+    session: Session, limit: int, only: Collection[int] | None = None
+) -> list[PendingEvent]:
     statement = (
         select(
             MarketingEvent.id,
@@ -122,6 +133,8 @@ def claim_pending_events(session: Session, limit: int) -> list[PendingEvent]:
         .order_by(MarketingEvent.id)
         .limit(limit)
     )
+    if only is not None:
+        statement = statement.where(MarketingEvent.id.in_(only))
     if session.get_bind().dialect.name != "sqlite":
         statement = statement.with_for_update(skip_locked=True)
     # Core, not the ORM session: plain rows, without the ORM's per-row result machinery.
@@ -232,7 +245,7 @@ def _deliveries_for(
 
 
 def route_pending_events(
-    session: Session, limit: int, lease: Lease | None = None
+    session: Session, limit: int, lease: Lease | None = None, only: Collection[int] | None = None
 ) -> RoutingSummary:
     """Route up to ``limit`` pending events. With a ``lease`` the new deliveries are
     created already claimed by that worker, so it can send them at once: no second
@@ -240,9 +253,11 @@ def route_pending_events(
 
     The work per event is a dictionary lookup or two: events are grouped by storefront
     and event type (one routing plan each), the database copies each group's event ids
-    into its delivery rows, and status changes are one UPDATE per (status, detail)."""
+    into its delivery rows, and status changes are one UPDATE per (status, detail).
+    ``only`` limits the pass to those events (routing them one at a time when a batch
+    cannot be routed, see ``route_apart``)."""
     summary = RoutingSummary()
-    events = claim_pending_events(session, limit)
+    events = claim_pending_events(session, limit, only)
     if not events:
         return summary
     by_id, by_code = _load_storefronts(session, events)
@@ -428,3 +443,44 @@ def _same_shape(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     for row in rows:
         groups[tuple(sorted(row))].append(row)
     return list(groups.values())
+
+
+def pending_event_ids(session: Session, limit: int) -> list[int]:
+    return list(
+        session.execute(
+            select(MarketingEvent.id)
+            .where(MarketingEvent.status == EventStatus.PENDING.value)
+            .order_by(MarketingEvent.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def set_aside(session: Session, event_id: int, reason: str) -> None:
+    """An event that cannot be routed leaves the pending queue with its reason."""
+    now = utcnow()
+    session.execute(
+        update(MarketingEvent)
+        .where(MarketingEvent.id == event_id, MarketingEvent.status == EventStatus.PENDING.value)
+        .values(
+            status=EventStatus.FAILED.value, status_detail=reason, updated_at=now, processed_at=now
+        )
+    )
+
+
+def unroutable_reason(exc: BaseException) -> str:
+    """Why an event could not be routed, without the driver's parameter values."""
+    if isinstance(exc, IntegrityError):
+        return (
+            "cannot be routed: deliveries of this event already exist (was it set back to "
+            "pending?); replay its deliveries instead"
+        )
+    return f"cannot be routed: {type(exc).__name__}"
+
+
+def is_row_error(exc: BaseException) -> bool:
+    """An error a single row can cause (a constraint, bad data, a bug), as opposed to the
+    database being unreachable or busy, which must not set any event aside."""
+    if isinstance(exc, OperationalError | InterfaceError | SQLAlchemyTimeoutError | OSError):
+        return False
+    return not (isinstance(exc, DBAPIError) and exc.connection_invalidated)

@@ -13,16 +13,24 @@ import logging
 import os
 import socket
 import uuid
+from functools import partial
 
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.config import Settings
-from omnirelay.db import run_transaction, session_scope
+from omnirelay.db import is_transient_db_error, run_transaction, session_scope
 from omnirelay.delivery.claim import Lease, claim_due
 from omnirelay.delivery.engine import DeliveryEngine
-from omnirelay.delivery.routing import route_pending_events
+from omnirelay.delivery.routing import (
+    RoutingSummary,
+    is_row_error,
+    pending_event_ids,
+    route_pending_events,
+    set_aside,
+    unroutable_reason,
+)
 from omnirelay.metrics import Metrics
 from omnirelay.models import Delivery, DeliveryStatus, EventStatus, MarketingEvent
 from omnirelay.models.base import utcnow
@@ -118,9 +126,14 @@ class Worker:
             return False
         now = utcnow()
         lease = Lease.starting(self.worker_id, now, self.settings.worker_lease_seconds)
-        summary = await run_transaction(
-            self.sessionmaker, lambda session: route_pending_events(session, batch, lease)
-        )
+        try:
+            summary = await run_transaction(
+                self.sessionmaker, lambda session: route_pending_events(session, batch, lease)
+            )
+        except Exception as exc:
+            if not is_row_error(exc) or is_transient_db_error(exc):
+                raise
+            summary = await self._route_apart(batch, lease)
         for result in ("queued", "skipped", "failed", "duplicate"):
             count = getattr(summary, result)
             if count:
@@ -134,6 +147,34 @@ class Worker:
         if claimed:
             await self.engine.deliver(claimed, summary.events, summary.routes)
         return bool(summary.routed or claimed)
+
+    async def _route_apart(self, limit: int, lease: Lease) -> RoutingSummary:
+        """A batch that cannot be routed holds a row that cannot: route its events one at
+        a time, and set aside (``failed``, with the reason) each one that fails, so one
+        poison row never stops routing for the others."""
+        log.warning("routing a batch failed; routing its events one at a time")
+        ids = await run_transaction(
+            self.sessionmaker, lambda session: pending_event_ids(session, limit)
+        )
+        summary = RoutingSummary()
+        for event_id in ids:
+            try:
+                one = await run_transaction(
+                    self.sessionmaker,
+                    partial(route_pending_events, limit=1, lease=lease, only=[event_id]),
+                )
+            except Exception as exc:
+                if not is_row_error(exc) or is_transient_db_error(exc):
+                    raise
+                reason = unroutable_reason(exc)
+                log.warning("event %s set aside: %s", event_id, reason)
+                await run_transaction(
+                    self.sessionmaker, partial(set_aside, event_id=event_id, reason=reason)
+                )
+                summary.add(EventStatus.FAILED)
+                continue
+            summary.merge(one)
+        return summary
 
     async def drain(self, max_passes: int = 1000) -> None:
         """Run passes until nothing is due now (the CLI's one-shot mode, tests, benchmarks),

@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import update
 
 from omnirelay.destinations import get_destination
-from omnirelay.models import PlatformCredential
+from omnirelay.models import MarketingEvent, PlatformCredential
 from omnirelay.sandbox.core import SANDBOX
 from omnirelay.security import Vault
 from tests.delivery.helpers import (
@@ -153,3 +153,27 @@ async def test_a_credential_that_cannot_be_decrypted_blocks_only_its_destination
     assert statuses == [("delivered", 1), ("pending", 1)]
     [waiting] = [d for d in rows.values() if d.status == "pending"]
     assert "cannot be decrypted" in (waiting.last_error or "")
+
+
+async def test_an_event_that_cannot_be_routed_is_set_aside_and_the_rest_are_routed(
+    client, sessionmaker, worker
+) -> None:
+    await add_storefront(client)
+    await add_platform(client, "meta")
+    await post_events(client, [customer_event(1)])
+    await worker.drain()
+    [first] = await events(sessionmaker)
+    # an operator sets the event back to pending while its deliveries still exist
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            update(MarketingEvent).where(MarketingEvent.id == first.id).values(status="pending")
+        )
+    await post_events(client, [customer_event(n) for n in range(2, 5)])
+    await worker.drain()
+
+    by_event = {e.event_id: e for e in await events(sessionmaker)}
+    poisoned = by_event.pop("ORD00000001")
+    assert poisoned.status == "failed"
+    assert "deliveries of this event already exist" in (poisoned.status_detail or "")
+    assert {e.status for e in by_event.values()} == {"delivered"}
+    assert sum(len(r.body["data"]) for r in SANDBOX.recorded("meta")) == 4  # no copy of #1
