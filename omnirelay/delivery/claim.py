@@ -50,6 +50,9 @@ class Lease:
     def starting(cls, worker_id: str, now: datetime, seconds: float) -> Lease:
         return cls(worker_id, now + timedelta(seconds=seconds))
 
+    def renewed(self, now: datetime, seconds: float) -> Lease:
+        return Lease(self.worker_id, now + timedelta(seconds=seconds))
+
     def claim_values(self, now: datetime) -> dict[str, object]:
         return {
             "status": DeliveryStatus.IN_FLIGHT.value,
@@ -102,3 +105,15 @@ def claim_due(session: Session, lease: Lease, limit: int, now: datetime) -> list
         .execution_options(synchronize_session=False)
     )
     return _claimed(session.execute(statement))
+
+
+def renew_leases(session: Session, holders: list[str], until: datetime, now: datetime) -> int:
+    """Extend the claims these holders still have (a send that outlasts its lease must not
+    make the deliveries due again while their worker is alive)."""
+    result: Any = session.execute(
+        update(Delivery)
+        .where(Delivery.claimed_by.in_(holders), Delivery.status == DeliveryStatus.IN_FLIGHT.value)
+        .values(lease_expires_at=until, next_attempt_at=until, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)

@@ -110,9 +110,12 @@ class DeliveryEngine:
         deliveries: list[ClaimedDelivery],
         known: Mapping[int, StoredEvent] | None = None,
         routes: Iterable[StorefrontRoutes] = (),
+        holder: str | None = None,
     ) -> BatchReport:
         """Send and record claimed deliveries. What routing has just read for them (their
-        ``known`` events, the ``routes`` of their storefronts) is not read again."""
+        ``known`` events, the ``routes`` of their storefronts) is not read again. ``holder``
+        is the lease token they were claimed under: recording changes only what it still
+        holds."""
         report = BatchReport()
         known = known or {}
         events = dict(known)
@@ -137,7 +140,7 @@ class DeliveryEngine:
         finally:
             # Whatever happened above, what was sent is recorded, and each batch's failure
             # is an outcome of that batch's deliveries alone (see _send_batch and _send).
-            await self._record(deliveries, report, complete_events=known.keys())
+            await self._record(deliveries, report, known.keys(), holder)
         return report
 
     def _outbound(
@@ -282,6 +285,7 @@ class DeliveryEngine:
         deliveries: list[ClaimedDelivery],
         report: BatchReport,
         complete_events: Collection[int] = (),
+        holder: str | None = None,
     ) -> None:
         now = utcnow()
         by_id = {d.id: d for d in deliveries}
@@ -297,6 +301,7 @@ class DeliveryEngine:
             next_attempt=next_attempt,
             max_attempts=self.settings.max_retry_attempts,
             complete_events=complete_events,
+            holder=holder,
         )
         # What was sent must be recorded: a lost deadlock is run again, never dropped.
         await run_transaction(self.sessionmaker, record.write)

@@ -131,13 +131,19 @@ def refresh_event_status(
 
 
 def update_in_chunks(
-    session: Session, table: Any, ids: list[int], values: dict[str, Any], chunk: int = 1000
+    session: Session,
+    table: Any,
+    ids: list[int],
+    values: dict[str, Any],
+    chunk: int = 1000,
+    *where: Any,
 ) -> None:
-    """``UPDATE table SET values WHERE id IN (ids)``, a thousand ids per statement."""
+    """``UPDATE table SET values WHERE id IN (ids) [AND where]``, a thousand ids per
+    statement."""
     for start in range(0, len(ids), chunk):
         session.execute(
             update(table)
-            .where(id_in(session, table.c.id, ids[start : start + chunk]))
+            .where(id_in(session, table.c.id, ids[start : start + chunk]), *where)
             .values(values)
         )
 
@@ -153,8 +159,10 @@ class BatchRecord:
         now: datetime,
         next_attempt: Callable[[int, float | None], datetime],
         max_attempts: int,
+        holder: str | None = None,
     ) -> None:
         self.now = now
+        self.holder = holder  # the lease token: only deliveries it still holds change
         self.next_attempt = next_attempt
         self.max_attempts = max_attempts
         self.requests: list[dict[str, Any]] = []  # delivery_requests rows
@@ -269,11 +277,14 @@ class BatchRecord:
             rows.append(row)
         bulk_insert(session, table_of(DeliveryAttempt), rows)
         table = table_of(Delivery)
+        # Fenced: a delivery another worker claimed meanwhile is not changed (its audit row
+        # above still says what this worker sent).
+        fence = () if self.holder is None else (table.c.claimed_by == self.holder,)
         for key, ids in self.changes.items():
             values: dict[str, Any] = dict(key)
             if values.pop("count_attempt", False):
                 values["attempt_count"] = table.c.attempt_count + 1
-            update_in_chunks(session, table, ids, values)
+            update_in_chunks(session, table, ids, values, 1000, *fence)
         refresh_event_status(session, self.events, self.now, self.known)
 
     def count(self, metrics: Metrics) -> None:
@@ -303,10 +314,11 @@ def plan_record(
     next_attempt: Callable[[int, float | None], datetime],
     max_attempts: int,
     complete_events: Collection[int] = (),
+    holder: str | None = None,
 ) -> BatchRecord:
     """What to write for a batch. ``complete_events``: events all of whose deliveries are
     in this batch, so their new status follows from it without a query."""
-    record = BatchRecord(now, next_attempt, max_attempts)
+    record = BatchRecord(now, next_attempt, max_attempts, holder)
     record.requests = [_request_row(sent) for sent in report.sent]
     for index, sent in enumerate(report.sent):
         secrets = sent.request.secrets

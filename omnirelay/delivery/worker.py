@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import socket
 import uuid
+from datetime import datetime, timedelta
 from functools import partial
 
 import httpx
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.config import Settings
 from omnirelay.db import is_transient_db_error, run_transaction, session_scope
-from omnirelay.delivery.claim import Lease, claim_due
+from omnirelay.delivery.claim import Lease, claim_due, renew_leases
 from omnirelay.delivery.engine import DeliveryEngine
 from omnirelay.delivery.routing import (
     RoutingSummary,
@@ -40,7 +42,8 @@ log = logging.getLogger("omnirelay.worker")
 
 
 def new_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    # a lease token adds ":<pass>"; claimed_by holds 100 characters
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class Worker:
@@ -69,6 +72,8 @@ class Worker:
         self.engine = DeliveryEngine(settings, sessionmaker, vault, metrics, self.client)
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._passes = itertools.count(1)
+        self.held: set[str] = set()  # lease tokens of the passes in hand (renewed)
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -95,12 +100,40 @@ class Worker:
         log.info("worker %s started", self.worker_id)
         try:
             await self.start()
-            await asyncio.gather(
-                *(self._lane() for _ in range(self.settings.worker_batches_in_flight))
-            )
+            renewing = asyncio.create_task(self._renew_leases(), name="lease-renewal")
+            try:
+                await asyncio.gather(
+                    *(self._lane() for _ in range(self.settings.worker_batches_in_flight))
+                )
+            finally:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
         finally:
             await self.close()
             log.info("worker %s stopped", self.worker_id)
+
+    async def renew_once(self) -> int:
+        """Extend the leases of every pass in hand; returns how many deliveries."""
+        if not self.held:
+            return 0
+        now = utcnow()
+        until = now + timedelta(seconds=self.settings.worker_lease_seconds)
+        holders = sorted(self.held)
+        return await run_transaction(
+            self.sessionmaker, lambda session: renew_leases(session, holders, until, now)
+        )
+
+    async def _renew_leases(self) -> None:
+        """A third of the lease before each renewal: a send that outlasts its lease keeps
+        its claim while this worker lives, so no other lane or worker sends it again."""
+        interval = max(0.05, self.settings.worker_lease_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.renew_once()
+            except Exception as exc:  # the next renewal tries again
+                log.warning("renewing leases failed: %s", type(exc).__name__)
 
     async def _lane(self) -> None:
         while not self._stopping.is_set():
@@ -121,11 +154,19 @@ class Worker:
         """One pass: route new events into deliveries this worker claims at once, top the
         batch up with deliveries that are due (retries, expired leases), send, record.
         Returns True when there was work (so the loop goes on at once)."""
-        batch = self.settings.worker_batch_size
         if self._stopping.is_set():
             return False
         now = utcnow()
-        lease = Lease.starting(self.worker_id, now, self.settings.worker_lease_seconds)
+        token = f"{self.worker_id}:{next(self._passes)}"  # one per pass: claims are fenced
+        lease = Lease.starting(token, now, self.settings.worker_lease_seconds)
+        self.held.add(token)
+        try:
+            return await self._pass(lease, now)
+        finally:
+            self.held.discard(token)
+
+    async def _pass(self, lease: Lease, now: datetime) -> bool:
+        batch = self.settings.worker_batch_size
         try:
             summary = await run_transaction(
                 self.sessionmaker, lambda session: route_pending_events(session, batch, lease)
@@ -145,7 +186,7 @@ class Worker:
                 lambda session: claim_due(session, lease, batch - len(claimed), now),
             )
         if claimed:
-            await self.engine.deliver(claimed, summary.events, summary.routes)
+            await self.engine.deliver(claimed, summary.events, summary.routes, lease.worker_id)
         return bool(summary.routed or claimed)
 
     async def _route_apart(self, limit: int, lease: Lease) -> RoutingSummary:
@@ -185,7 +226,13 @@ class Worker:
                 if not await self.run_once():
                     return
 
-        await asyncio.gather(*(lane() for _ in range(self.settings.worker_batches_in_flight)))
+        renewing = asyncio.create_task(self._renew_leases(), name="lease-renewal")
+        try:
+            await asyncio.gather(*(lane() for _ in range(self.settings.worker_batches_in_flight)))
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
 
 
 async def refresh_queue_metrics(
