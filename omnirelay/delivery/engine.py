@@ -35,6 +35,7 @@ from omnirelay.delivery.context import (
 )
 from omnirelay.delivery.preparing import Preparer
 from omnirelay.delivery.recording import scrub, secret_values
+from omnirelay.delivery.routing import is_row_error
 from omnirelay.destinations import get_destination
 from omnirelay.destinations.base import (
     DeliveryOutcome,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from omnirelay.delivery.routing import StorefrontRoutes
 
 log = logging.getLogger("omnirelay.worker")
+RECORD_RETRY_MAX_SECONDS = 5.0
 
 
 @dataclass
@@ -303,6 +305,23 @@ class DeliveryEngine:
             complete_events=complete_events,
             holder=holder,
         )
-        # What was sent must be recorded: a lost deadlock is run again, never dropped.
-        await run_transaction(self.sessionmaker, record.write)
+        # What was sent must be recorded: a lost deadlock is run again, and while the
+        # database is unreachable the write waits and tries again (the lease renewal keeps
+        # the claim), never dropped, so the batch is not sent a second time.
+        delay = 0.5
+        while True:
+            try:
+                await run_transaction(self.sessionmaker, record.write)
+                break
+            except Exception as exc:
+                if is_row_error(exc):
+                    raise
+                log.warning(
+                    "recording %d outcomes failed (%s); trying again in %.1f s",
+                    len(deliveries),
+                    type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX_SECONDS)
         record.count(self.metrics)

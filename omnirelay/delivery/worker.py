@@ -39,6 +39,7 @@ from omnirelay.models.base import utcnow
 from omnirelay.security import Vault
 
 log = logging.getLogger("omnirelay.worker")
+LANE_BACKOFF_MAX_SECONDS = 30.0
 
 
 def new_worker_id() -> str:
@@ -136,17 +137,26 @@ class Worker:
                 log.warning("renewing leases failed: %s", type(exc).__name__)
 
     async def _lane(self) -> None:
+        failures = 0  # passes failed in a row: the lane backs off instead of spinning
         while not self._stopping.is_set():
             try:
                 busy = await self.run_once()
-            except Exception:  # a bad batch must not stop the loop; it is retried
-                log.exception("worker iteration failed")
+                failures = 0
+            except Exception as exc:  # a bad pass must not stop the loop; it is retried
+                failures += 1
+                if failures == 1 and is_row_error(exc):
+                    log.exception("worker pass failed")
+                else:
+                    log.warning(
+                        "worker pass failed (%s), %d in a row", type(exc).__name__, failures
+                    )
                 busy = False
             if not busy and not self._stopping.is_set():
+                wait = self.settings.worker_poll_interval
+                if failures:
+                    wait = max(wait, min(LANE_BACKOFF_MAX_SECONDS, 0.5 * 2 ** (failures - 1)))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._wakeup.wait(), timeout=self.settings.worker_poll_interval
-                    )
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=wait)
                 if not self._stopping.is_set():  # the stop signal must reach every lane
                     self._wakeup.clear()
 
