@@ -1,0 +1,80 @@
+"""``omnirelay db upgrade`` keeps what the previous schema wrote: rows, attempts, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+
+from omnirelay.db import create_engine
+from omnirelay.migrations import alembic_config
+from tests.conftest import (
+    BACKENDS,
+    _create_server_database,
+    _drop_server_database,
+    _unreachable,
+)
+
+PREVIOUS_HEAD = "0002"
+
+
+@pytest.fixture(params=BACKENDS)
+async def empty_database(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[misc]
+    backend = request.param
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'upgrade.db'}"
+        return
+    name = f"omnirelay_upgrade_{os.getpid()}"
+    try:
+        url = await _create_server_database(backend, name)
+    except Exception as exc:  # driver errors differ per backend
+        _unreachable(backend, exc)
+    yield url
+    await _drop_server_database(backend, name)
+
+
+async def test_upgrade_from_the_previous_head_keeps_deliveries_and_attempts(
+    empty_database: str,
+) -> None:
+    config = alembic_config(empty_database)
+    await asyncio.to_thread(command.upgrade, config, PREVIOUS_HEAD)
+    engine = create_engine(empty_database)
+    async with engine.begin() as connection:
+        statements = [
+            "INSERT INTO storefronts (id, storefront_id, name, is_active) VALUES (1, 'bosley', 'B', :t)",
+            "INSERT INTO marketing_events (id, event_id, storefront_id, storefront_code,"
+            " event_type, event_payload, status) VALUES"
+            " (1, 'ORD1', 1, 'bosley', 'purchase_completed', '{}', 'failed')",
+            "INSERT INTO event_deliveries (id, kind, event_id, storefront_id, destination_type,"
+            " destination_code, destination_key, credential_id, status, attempt_count,"
+            " next_attempt_at, last_error) VALUES (1, 'relay', 1, 1, 'platform', 'meta',"
+            " 'platform:7', 7, 'dead', 5, CURRENT_TIMESTAMP, 'gave up after 5 attempts')",
+            "INSERT INTO event_attempts (event_id, delivery_id, destination_type,"
+            " destination_code, attempt_number, status, attempted_at) VALUES"
+            " (1, 1, 'platform', 'meta', 5, 'retry', CURRENT_TIMESTAMP)",
+        ]
+        for statement in statements:
+            await connection.execute(text(statement), {"t": True})
+    await engine.dispose()
+
+    await asyncio.to_thread(command.upgrade, config, "head")
+
+    engine = create_engine(empty_database)
+    async with engine.connect() as connection:
+        delivery = (
+            await connection.execute(
+                text(
+                    "SELECT status, attempt_count, attempt_base, last_error, kind, result"
+                    " FROM event_deliveries"
+                )
+            )
+        ).one()
+        attempts = (
+            await connection.execute(text("SELECT delivery_id, attempt_number FROM event_attempts"))
+        ).all()
+    await engine.dispose()
+    assert tuple(delivery) == ("dead", 5, 0, "gave up after 5 attempts", "relay", None)
+    assert [tuple(a) for a in attempts] == [(1, 5)]
