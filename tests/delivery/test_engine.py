@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from omnirelay.config import Settings
 from omnirelay.sandbox.core import SANDBOX, FaultConfig
 from tests.delivery.helpers import (
     add_platform,
@@ -18,6 +19,12 @@ from tests.delivery.helpers import (
     make_all_due,
     post_events,
 )
+
+
+@pytest.fixture(params=[1, 0], ids=["preparing-process", "inline"])
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """Every engine test runs as deployed (a preparing process, the default) and inline."""
+    return settings.model_copy(update={"worker_prepare_processes": request.param})
 
 
 async def test_meta_batch_is_delivered_and_audited(client, sessionmaker, worker) -> None:
@@ -337,7 +344,7 @@ async def test_a_batch_refused_as_a_whole_is_split_until_the_bad_event_stands_al
         """Meta as it behaves when it rejects a batch without naming the bad event."""
 
         def classify(self, request, result):  # type: ignore[no-untyped-def]
-            ids = [e["event_id"] for e in request.json_body["data"]]
+            ids = [e["event_id"] for e in request.parsed_body()["data"]]
             if "ORD00000003" in ids:
                 return refused_as_a_whole(request, "Invalid parameter")
             return super().classify(request, result)
