@@ -2,9 +2,9 @@
 
 Every entry is a real platform with a server-side, conversion, offline-event, measurement or
 upload API. ``credential_fields`` lists the keys a storefront's credentials JSON holds for that
-platform (``secret`` fields are masked in API responses). Every platform also accepts the
-optional, non-secret fields in ``COMMON_OPTIONAL_FIELDS`` (a ``base_url`` override for proxies
-and the sandbox); they are not repeated per platform.
+platform (``secret`` fields are masked in API responses). Every platform also accepts an
+optional, non-secret ``base_url`` (an override for proxies and the sandbox), which the admin
+API adds to every platform's fields; it is not repeated per platform.
 
 Auth types and credential names were checked against the vendors' documentation (or, where
 the vendor's own pages were not at hand, against documented partner integrations such as
@@ -76,11 +76,6 @@ def _p(
         "docs_url": docs_url,
     }
 
-
-# Accepted by every platform, never required, never secret.
-COMMON_OPTIONAL_FIELDS: list[CredentialField] = [
-    _f("base_url", "Base URL override (proxy or sandbox)", required=False),
-]
 
 _OAUTH_GOOGLE = [
     _f("client_id", "OAuth client ID"),
@@ -823,12 +818,3 @@ PLATFORMS: tuple[PlatformSpec, ...] = (
         "https://en.wikipedia.org/wiki/Webhook",
     ),
 )
-
-_BY_CODE: dict[str, PlatformSpec] = {spec["platform_code"]: spec for spec in PLATFORMS}
-
-
-def platform_by_code(code: str) -> PlatformSpec | None:
-    """The spec for ``code`` (case-insensitive, surrounding blanks ignored), or None."""
-    if not isinstance(code, str):
-        return None
-    return _BY_CODE.get(code.strip().lower())

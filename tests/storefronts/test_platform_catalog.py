@@ -9,22 +9,20 @@ from typing import Any, get_args
 import pytest
 
 from omnirelay.storefronts.platform_catalog import (
-    COMMON_OPTIONAL_FIELDS,
     PLATFORMS,
     AuthType,
     Category,
     PlatformSpec,
-    platform_by_code,
 )
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 ALL_CODES = [spec["platform_code"] for spec in PLATFORMS]
+BY_CODE = {spec["platform_code"]: spec for spec in PLATFORMS}
 
 
 def fields_of(code: str) -> dict[str, tuple[bool, bool]]:
     """name -> (secret, required) for one platform."""
-    spec = platform_by_code(code)
-    assert spec is not None, code
+    spec = BY_CODE[code]
     return {f["name"]: (f["secret"], f["required"]) for f in spec["credential_fields"]}
 
 
@@ -53,7 +51,7 @@ def test_spec_shape(spec: PlatformSpec) -> None:
 def test_credential_fields_are_well_formed(spec: PlatformSpec) -> None:
     names = [f["name"] for f in spec["credential_fields"]]
     assert len(names) == len(set(names)), "duplicate credential field"
-    assert "base_url" not in names, "base_url lives in COMMON_OPTIONAL_FIELDS"
+    assert "base_url" not in names, "every platform takes base_url: the admin API adds it"
     for field in spec["credential_fields"]:
         assert set(field) == {"name", "label", "secret", "required"}
         assert CODE_RE.match(field["name"]), field["name"]
@@ -68,11 +66,6 @@ def test_with_auth_at_least_one_field_is_secret_or_the_request_is_signed() -> No
         if spec["auth_type"] in ("none", "hmac"):
             continue
         assert any(f["secret"] for f in spec["credential_fields"]), spec["platform_code"]
-
-
-def test_common_optional_fields_hold_base_url() -> None:
-    assert [f["name"] for f in COMMON_OPTIONAL_FIELDS] == ["base_url"]
-    assert all(not f["required"] and not f["secret"] for f in COMMON_OPTIONAL_FIELDS)
 
 
 @pytest.mark.parametrize(
@@ -105,8 +98,7 @@ def test_platforms_with_dedicated_modules(code: str, expected: dict[str, Any]) -
 
 
 def test_webhook_spec() -> None:
-    spec = platform_by_code("webhook")
-    assert spec is not None
+    spec = BY_CODE["webhook"]
     assert spec["name"] == "Generic webhook"
     assert spec["auth_type"] == "hmac"
 
@@ -116,16 +108,8 @@ def test_webhook_spec() -> None:
     ["google_ads", "microsoft_ads", "linkedin", "reddit", "x", "amazon_ads", "mixpanel"],
 )
 def test_major_platforms_are_present(code: str) -> None:
-    assert platform_by_code(code) is not None
+    assert code in BY_CODE
 
 
 def test_categories_are_all_represented() -> None:
     assert {spec["category"] for spec in PLATFORMS} == set(get_args(Category))
-
-
-def test_platform_by_code() -> None:
-    meta = platform_by_code("meta")
-    assert meta is not None and meta["name"] == "Meta Conversions API"
-    assert platform_by_code(" GA4 ") is platform_by_code("ga4")
-    assert platform_by_code("myspace") is None
-    assert platform_by_code("") is None
