@@ -14,8 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from omnirelay.config import Settings, get_settings
-from omnirelay.db import create_engine, create_sessionmaker
-from omnirelay.errors import OmniRelayError
+from omnirelay.db import create_engine, create_sessionmaker, is_db_unavailable
+from omnirelay.errors import DatabaseUnavailable, OmniRelayError
 from omnirelay.metrics import Metrics
 from omnirelay.security import Vault
 
@@ -23,12 +23,46 @@ log = logging.getLogger("omnirelay")
 
 
 def _error_response(error: OmniRelayError) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="omnirelay"'} if error.status_code == 401 else None
+    headers: dict[str, str] = {}
+    if error.status_code == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="omnirelay"'
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return JSONResponse(
         {"error": error.code, "detail": error.detail},
         status_code=error.status_code,
-        headers=headers,
+        headers=headers or None,
     )
+
+
+def _unexpected_response(exc: Exception) -> JSONResponse:
+    # Log the type only: messages of driver errors can carry parameter values.
+    log.exception("unexpected error: %s", type(exc).__name__)
+    return JSONResponse(
+        {"error": "internal_error", "detail": "an unexpected error occurred"}, status_code=500
+    )
+
+
+def _database_error_classes() -> tuple[type[Exception], ...]:
+    """Where a database failure can come from: SQLAlchemy's errors, the socket's (a driver
+    connecting raises them unwrapped) and the drivers' own."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    classes: list[type[Exception]] = [SQLAlchemyError, OSError]
+    try:
+        import asyncpg
+
+        classes += [asyncpg.PostgresError, asyncpg.InterfaceError]
+    except ImportError:  # pragma: no cover - the driver is optional
+        pass
+    try:
+        import asyncmy.errors
+
+        classes.append(asyncmy.errors.MySQLError)
+    except ImportError:  # pragma: no cover - the driver is optional
+        pass
+    return tuple(classes)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -47,13 +81,26 @@ def _install_error_handlers(app: FastAPI) -> None:
         ]
         return JSONResponse({"error": "validation_error", "detail": detail}, status_code=422)
 
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        if is_db_unavailable(exc):
+            # One line, no traceback, no driver message (it can carry parameter values).
+            log.warning(
+                "database unavailable: %s %s answered 503 (%s)",
+                request.method,
+                request.url.path,
+                type(exc).__name__,
+            )
+            return _error_response(DatabaseUnavailable())
+        return _unexpected_response(exc)
+
+    # Registered per class, not under Exception: Starlette answers an Exception handler
+    # from its outermost middleware and then re-raises, so the server would log a traceback.
+    for error_class in _database_error_classes():
+        app.add_exception_handler(error_class, _database_error)
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # Log the type only: messages of driver errors can carry parameter values.
-        log.exception("unexpected error: %s", type(exc).__name__)
-        return JSONResponse(
-            {"error": "internal_error", "detail": "an unexpected error occurred"}, status_code=500
-        )
+        return _unexpected_response(exc)
 
 
 def create_app(

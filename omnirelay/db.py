@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -197,6 +198,71 @@ def is_transient_db_error(exc: BaseException) -> bool:
         return True
     args: tuple[Any, ...] = tuple(getattr(original, "args", ()))
     return bool(args) and args[0] in _RETRYABLE_MYSQL_CODES
+
+
+# PostgreSQL SQLSTATEs of a server that cannot serve: class 08 (connection exception) and
+# these: too many connections, admin/crash shutdown, starting up.
+_UNAVAILABLE_SQLSTATES = {"53300", "57P01", "57P02", "57P03"}
+# MySQL/MariaDB client and server codes of a connection that is gone or cannot be made.
+_UNAVAILABLE_MYSQL_CODES = {1040, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2014, 2045, 2055, 4031}
+# What the drivers say (in the error's text) when the connection or the file is gone.
+_UNAVAILABLE_MESSAGES = (
+    "connection is closed",
+    "connection was closed",
+    "underlying connection is closed",
+    "unable to open database file",
+    "database is locked",
+    "disk i/o error",
+)
+# An OSError counts only when it came up through one of these (not a file the app wrote).
+_DATABASE_MODULES = ("sqlalchemy.", "asyncpg.", "asyncmy.", "aiomysql.", "aiosqlite.", "sqlite3")
+
+
+def _raised_in_database_code(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module.startswith(_DATABASE_MODULES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _driver_error_is_unavailable(error: BaseException) -> bool:
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if isinstance(code, str) and (code.startswith("08") or code in _UNAVAILABLE_SQLSTATES):
+        return True
+    args: tuple[Any, ...] = tuple(getattr(error, "args", ()))
+    if args and isinstance(args[0], int) and args[0] in _UNAVAILABLE_MYSQL_CODES:
+        return True
+    message = str(error).lower()
+    return any(text in message for text in _UNAVAILABLE_MESSAGES)
+
+
+def is_db_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached (refused, dropped, timed out, pool exhausted, file
+    unopenable or locked): the request may succeed later, so it is answered 503, not 500.
+
+    Looks at ``exc`` and the errors it was raised from: SQLAlchemy wraps the driver's error
+    (``DBAPIError.orig``), and the async adapters raise their own error from the driver's."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, PoolTimeoutError):
+            return True
+        if isinstance(error, DBAPIError):
+            if error.connection_invalidated or (
+                error.orig is not None and _driver_error_is_unavailable(error.orig)
+            ):
+                return True
+        elif isinstance(error, OSError):
+            if _raised_in_database_code(error):
+                return True
+        elif _driver_error_is_unavailable(error) and _raised_in_database_code(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 async def run_transaction(

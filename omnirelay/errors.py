@@ -50,6 +50,18 @@ class ServiceUnavailable(OmniRelayError):
     code = "not_ready"
 
 
+class DatabaseUnavailable(OmniRelayError):
+    """The database cannot be reached now; the client should retry after ``retry_after``
+    seconds (sent as the ``Retry-After`` header)."""
+
+    status_code = 503
+    code = "database_unavailable"
+    retry_after = 5
+
+    def __init__(self, detail: Any = "the database is unreachable; retry later") -> None:
+        super().__init__(detail)
+
+
 class ConfigurationError(OmniRelayError):
     """Raised at start-up when the settings cannot work (never reaches a client)."""
 

@@ -18,6 +18,7 @@ import pytest
 from alembic import command
 from cryptography.fernet import Fernet
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.app import create_app
@@ -27,12 +28,18 @@ from omnirelay.delivery.worker import Worker
 from omnirelay.migrations import alembic_config
 from omnirelay.sandbox.app import create_sandbox_app
 from omnirelay.sandbox.core import SANDBOX
+from tests.tcp_proxy import TcpProxy
 
 BACKENDS = [
     b.strip()
     for b in os.environ.get("OMNIRELAY_TEST_BACKENDS", "sqlite,postgresql,mariadb").split(",")
     if b.strip()
 ]
+# The backends a TcpProxy can cut off (SQLite is a file: no connection to break).
+SERVER_BACKENDS = [b for b in BACKENDS if b != "sqlite"]
+# Parametrize a test (or module) with this to run it on the server backends only.
+server_backends = pytest.mark.parametrize("database_url", SERVER_BACKENDS, indirect=True)
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 POSTGRES_ADMIN = os.environ.get(
     "OMNIRELAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -164,6 +171,31 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         # prepared inline: the preparing processes have tests of their own
         worker_prepare_processes=0,
     )
+
+
+@pytest.fixture
+async def db_proxy(db_url: str) -> AsyncIterator[TcpProxy]:
+    """A TcpProxy in front of the backend's server (see tests/tcp_proxy.py); only for tests
+    parametrized with ``server_backends``."""
+    url = make_url(db_url)
+    backend = url.get_backend_name()
+    if backend not in _DEFAULT_PORTS:
+        pytest.fail(f"db_proxy needs a server backend, not {backend}: use @server_backends")
+    async with TcpProxy(url.host or "127.0.0.1", url.port or _DEFAULT_PORTS[backend]) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def proxied_database_url(db_url: str, db_proxy: TcpProxy) -> str:
+    """The test database (same name, same user) reached through ``db_proxy``."""
+    url = make_url(db_url).set(host=db_proxy.host, port=db_proxy.port)
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def proxied_settings(settings: Settings, proxied_database_url: str) -> Settings:
+    """``settings`` whose database is reached through ``db_proxy``."""
+    return settings.model_copy(update={"database_url": proxied_database_url})
 
 
 @pytest.fixture
