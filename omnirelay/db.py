@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -263,6 +263,14 @@ def is_db_unavailable(exc: BaseException) -> bool:
             return True
         error = error.__cause__ or error.__context__
     return False
+
+
+def is_row_error(exc: BaseException) -> bool:
+    """An error one row can cause (a constraint, bad data, a bug), as opposed to the
+    database being unreachable or busy: only a row error may set a row aside."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return False
+    return not (is_db_unavailable(exc) or is_transient_db_error(exc))
 
 
 async def run_transaction(

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from omnirelay.app import create_app
 from omnirelay.config import Settings
@@ -193,3 +193,42 @@ async def test_concurrent_posters_through_an_outage(
         accepted_ids.extend(item["order_id"] for item in batch["data"])
     assert await stored_order_ids(db_url) == sorted(accepted_ids)
     assert len(set(accepted_ids)) == len(accepted_ids)
+
+
+async def test_an_outage_while_a_batch_is_on_the_wire_sends_no_copy(
+    outage_app: Any, outage_client: httpx.AsyncClient, db_proxy: TcpProxy, db_url: str
+) -> None:
+    from omnirelay.delivery.worker import Worker
+    from omnirelay.sandbox.app import create_sandbox_app
+    from omnirelay.sandbox.core import SANDBOX, FaultConfig
+    from tests.delivery.helpers import add_platform, add_storefront, customer_event, post_events
+
+    SANDBOX.reset()
+    await add_storefront(outage_client)
+    await add_platform(outage_client, "meta")
+    await post_events(outage_client, [customer_event(n) for n in range(20)])
+    SANDBOX.faults["meta"] = FaultConfig(delay_ms=400)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_sandbox_app()), base_url="http://sandbox"
+    ) as sandbox:
+        state = outage_app.state
+        worker = Worker(
+            state.settings, state.sessionmaker, state.vault, state.metrics, client=sandbox
+        )
+        sending = asyncio.create_task(worker.drain())
+        while not SANDBOX.recorded("meta"):
+            await asyncio.sleep(0.01)
+        async with db_proxy.outage():  # the answer comes back while the database is gone
+            await asyncio.sleep(1.0)
+        await sending
+        await worker.drain()  # nothing is due again: the outcome was written after the outage
+        await worker.close()
+    engine = create_engine(db_url)
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(text("SELECT status, attempt_count FROM event_deliveries"))
+        ).all()
+    await engine.dispose()
+    assert {tuple(r) for r in rows} == {("delivered", 1)} and len(rows) == 20
+    assert len(SANDBOX.recorded("meta")) == 1  # no copy
+    SANDBOX.reset()

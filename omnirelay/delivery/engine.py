@@ -21,7 +21,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.config import Settings
-from omnirelay.db import run_transaction, session_scope
+from omnirelay.db import is_row_error, run_transaction, session_scope
 from omnirelay.delivery import recording
 from omnirelay.delivery.backoff import retry_delay
 from omnirelay.delivery.claim import ClaimedDelivery
@@ -35,7 +35,6 @@ from omnirelay.delivery.context import (
 )
 from omnirelay.delivery.preparing import Preparer
 from omnirelay.delivery.recording import scrub, secret_values
-from omnirelay.delivery.routing import is_row_error
 from omnirelay.destinations import get_destination
 from omnirelay.destinations.base import (
     DeliveryOutcome,

@@ -17,8 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import insert, literal, select, tuple_, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from omnirelay.db import id_in
@@ -476,11 +475,3 @@ def unroutable_reason(exc: BaseException) -> str:
             "pending?); replay its deliveries instead"
         )
     return f"cannot be routed: {type(exc).__name__}"
-
-
-def is_row_error(exc: BaseException) -> bool:
-    """An error a single row can cause (a constraint, bad data, a bug), as opposed to the
-    database being unreachable or busy, which must not set any event aside."""
-    if isinstance(exc, OperationalError | InterfaceError | SQLAlchemyTimeoutError | OSError):
-        return False
-    return not (isinstance(exc, DBAPIError) and exc.connection_invalidated)

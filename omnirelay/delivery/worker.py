@@ -22,12 +22,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.config import Settings
-from omnirelay.db import is_transient_db_error, run_transaction, session_scope
+from omnirelay.db import is_row_error, run_transaction, session_scope
 from omnirelay.delivery.claim import Lease, claim_due, renew_leases
 from omnirelay.delivery.engine import DeliveryEngine
 from omnirelay.delivery.routing import (
     RoutingSummary,
-    is_row_error,
     pending_event_ids,
     route_pending_events,
     set_aside,
@@ -182,7 +181,7 @@ class Worker:
                 self.sessionmaker, lambda session: route_pending_events(session, batch, lease)
             )
         except Exception as exc:
-            if not is_row_error(exc) or is_transient_db_error(exc):
+            if not is_row_error(exc):
                 raise
             summary = await self._route_apart(batch, lease)
         for result in ("queued", "skipped", "failed", "duplicate"):
@@ -215,7 +214,7 @@ class Worker:
                     partial(route_pending_events, limit=1, lease=lease, only=[event_id]),
                 )
             except Exception as exc:
-                if not is_row_error(exc) or is_transient_db_error(exc):
+                if not is_row_error(exc):
                     raise
                 reason = unroutable_reason(exc)
                 log.warning("event %s set aside: %s", event_id, reason)
