@@ -107,6 +107,11 @@ def phone_digits_in(region: str | None) -> Callable[[str], str]:
 
 
 @lru_cache(maxsize=512)
+def state_in(country: str | None) -> Callable[[str], str]:
+    return partial(normalize_state, country=country)
+
+
+@lru_cache(maxsize=512)
 def zip_in(country: str | None) -> Callable[[str], str]:
     return partial(normalize_zip, country=country)
 
@@ -126,11 +131,32 @@ def normalize_city(value: str) -> str:
     return text
 
 
-def normalize_state(value: str) -> str:
+US_STATE_CODES: Mapping[str, str] = dict(
+    re.findall(
+        r"(\w+):(\w\w)",
+        "alabama:al alaska:ak arizona:az arkansas:ar california:ca colorado:co connecticut:ct "
+        "delaware:de districtofcolumbia:dc florida:fl georgia:ga hawaii:hi idaho:id illinois:il "
+        "indiana:in iowa:ia kansas:ks kentucky:ky louisiana:la maine:me maryland:md "
+        "massachusetts:ma michigan:mi minnesota:mn mississippi:ms missouri:mo montana:mt "
+        "nebraska:ne nevada:nv newhampshire:nh newjersey:nj newmexico:nm newyork:ny "
+        "northcarolina:nc northdakota:nd ohio:oh oklahoma:ok oregon:or pennsylvania:pa "
+        "puertorico:pr rhodeisland:ri southcarolina:sc southdakota:sd tennessee:tn texas:tx "
+        "utah:ut vermont:vt virginia:va washington:wa westvirginia:wv wisconsin:wi wyoming:wy",
+    )
+)
+
+
+def normalize_state(value: str, *, country: str | None = None) -> str:
+    """US (or no country): the 2-letter code, full names mapped by name ("New York" is "ny",
+    not "ne"); elsewhere lowercase letters only."""
     text = re.sub(r"[^a-z]", "", value.strip().lower())
     if not text:
-        raise NormalizationError("state is empty")
-    return text[:2] if len(text) > 2 else text
+        raise NormalizationError("state has no letters")
+    if (country or "us").lower() == "us" and len(text) != 2:
+        if text not in US_STATE_CODES:
+            raise NormalizationError("state is not a US state name or 2-letter code")
+        return US_STATE_CODES[text]
+    return text
 
 
 def normalize_zip(value: str, *, country: str | None = None) -> str:

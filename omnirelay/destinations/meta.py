@@ -37,8 +37,8 @@ Documentation facts relied on (stored copies of developers.facebook.com, via the
 
 Limitation: Meta rejects a whole batch for one bad event and, as far as the docs show, does not
 name it. ``classify`` looks for ``data[i]`` in the error and re-checks the sent events; when
-neither finds the culprit in a multi-event batch, all deliveries are RETRY with retry_after=0,
-and the valid ones land only if the engine resends them in smaller groups.
+neither finds the culprit in a multi-event batch, the batch is answered SPLIT and the engine
+resends it in halves until the invalid event stands alone.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -80,6 +80,7 @@ from omnirelay.destinations.hashing import (
     normalize_ip,
     normalize_name,
     phone_digits_in,
+    state_in,
     zip_in,
 )
 
@@ -111,19 +112,6 @@ TOO_BROAD_USER_DATA = (
 _DATA_INDEX_RE = re.compile(r"data\[(\d+)\]")
 _API_VERSION_RE = re.compile(r"^v\d+\.\d+$")
 _CURRENCY_RE = re.compile(r"[A-Z]{3}")
-_US_STATES = dict(
-    re.findall(
-        r"(\w+):(\w\w)",
-        "alabama:al alaska:ak arizona:az arkansas:ar california:ca colorado:co connecticut:ct "
-        "delaware:de districtofcolumbia:dc florida:fl georgia:ga hawaii:hi idaho:id illinois:il "
-        "indiana:in iowa:ia kansas:ks kentucky:ky louisiana:la maine:me maryland:md "
-        "massachusetts:ma michigan:mi minnesota:mn mississippi:ms missouri:mo montana:mt "
-        "nebraska:ne nevada:nv newhampshire:nh newjersey:nj newmexico:nm newyork:ny "
-        "northcarolina:nc northdakota:nd ohio:oh oklahoma:ok oregon:or pennsylvania:pa "
-        "puertorico:pr rhodeisland:ri southcarolina:sc southdakota:sd tennessee:tn texas:tx "
-        "utah:ut vermont:vt virginia:va washington:wa westvirginia:wv wisconsin:wi wyoming:wy",
-    )
-)
 _COUNTRY_NAMES = {"usa": "us", "unitedstates": "us", "unitedstatesofamerica": "us"}
 
 
@@ -143,23 +131,6 @@ def _country_or_none(value: str) -> str | None:
         return normalize_meta_country(value)
     except NormalizationError:
         return None
-
-
-def normalize_meta_state(value: str, *, country: str | None) -> str:
-    """US: the 2-letter ANSI code (full names mapped); elsewhere lowercase letters only."""
-    text = re.sub(r"[^a-z]", "", value.strip().lower())
-    if not text:
-        raise NormalizationError("state has no letters")
-    if (country or "us") == "us" and len(text) != 2:
-        if text not in _US_STATES:
-            raise NormalizationError("state is not a US state name or 2-letter code")
-        return _US_STATES[text]
-    return text
-
-
-@lru_cache(maxsize=512)
-def _state_in(country: str | None) -> Callable[[str], str]:
-    return partial(normalize_meta_state, country=country)
 
 
 # (user_data key, identity field, normalizer); None: the normalizer depends on the country.
@@ -324,7 +295,7 @@ class MetaConversionsApi:
         region = (country or payload_str(settings, "default_phone_region") or "US").upper()
         in_context = {
             "ph": phone_digits_in(region),
-            "st": _state_in(country),
+            "st": state_in(country),
             "zp": zip_in(country),
         }
         user_data: dict[str, Any] = {}
@@ -347,7 +318,7 @@ class MetaConversionsApi:
         if user_agent:
             user_data["client_user_agent"] = user_agent
         fbc = identity.get("fbc")
-        if not fbc:  # Meta's documented form, stamped when the click id was seen
+        if not fbc:  # Meta's documented form; the event time stands in for the click time
             fbclid = identity.get("fbclid")
             fbc = f"fb.1.{int(event_time.timestamp() * 1000)}.{fbclid}" if fbclid else None
         if fbc:
@@ -384,7 +355,7 @@ class MetaConversionsApi:
         body = result.json()
         error = body.get("error") if isinstance(body, dict) else None
         if by_status is not None:
-            # 429/5xx keep the status verdict (and its Retry-After); other statuses are
+            # Retryable statuses keep their verdict (and its Retry-After); other statuses are
             # decided by Meta's error code, since Meta answers throttling with HTTP 400.
             if not isinstance(error, dict) or result.status_code in RETRYABLE_STATUSES:
                 return by_status

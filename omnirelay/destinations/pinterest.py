@@ -67,7 +67,8 @@ from omnirelay.destinations.hashing import (
     normalize_country,
     normalize_email,
     normalize_external_id,
-    normalize_phone_digits,
+    phone_digits_in,
+    state_in,
 )
 
 API_HOST = "https://api.pinterest.com"
@@ -100,12 +101,19 @@ def _normalize_name(value: str) -> str:
     return text
 
 
-def _normalize_state(value: str) -> str:
-    """A two-letter code; a full state name would hash to something Pinterest cannot match."""
-    text = re.sub(r"[^a-z]", "", value.strip().lower())
-    if len(text) != 2:
-        raise NormalizationError("state must be a two-letter code")
-    return text
+@lru_cache(maxsize=512)  # one normalizer per country, so hashing results are cached
+def _state_normalizer(country: str | None) -> Callable[[str], str]:
+    """A two-letter code (US state names mapped to theirs); any other full name would hash
+    to something Pinterest cannot match."""
+    normalize_in_country = state_in(country)
+
+    def normalize(value: str) -> str:
+        text = normalize_in_country(value)
+        if len(text) != 2:
+            raise NormalizationError("state must be a two-letter code")
+        return text
+
+    return normalize
 
 
 @lru_cache(maxsize=512)  # one normalizer per country, so hashing results are cached
@@ -139,10 +147,6 @@ def _normalize_birthdate(value: str) -> str:
         except ValueError:
             continue
     raise NormalizationError("date of birth is not a date")
-
-
-def _normalize_phone(value: str) -> str:
-    return normalize_phone_digits(value).lstrip("0")
 
 
 def _decimal_string(number: float) -> str:
@@ -354,16 +358,20 @@ class PinterestConversionsApi:
     @staticmethod
     def _user_data(payload: Mapping[str, Any], warnings: list[str]) -> dict[str, Any]:
         country = identity_value(payload, "country")
+        try:
+            region = normalize_country(country).upper() if country else "US"
+        except NormalizationError:
+            region = "US"
         hashed_fields: list[tuple[str, str | None, Callable[[str], str]]] = [
             ("em", identity_value(payload, "email"), normalize_email),
-            ("ph", identity_value(payload, "phone"), _normalize_phone),
+            ("ph", identity_value(payload, "phone"), phone_digits_in(region)),
             ("fn", identity_value(payload, "first_name"), _normalize_name),
             ("ln", identity_value(payload, "last_name"), _normalize_name),
             ("ge", payload_str(payload, "gender", "ge"), _normalize_gender),
             ("db", payload_str(payload, "date_of_birth", "dob", "birthdate", "db"),
              _normalize_birthdate),
             ("ct", identity_value(payload, "city"), normalize_city),
-            ("st", identity_value(payload, "state"), _normalize_state),
+            ("st", identity_value(payload, "state"), _state_normalizer(region)),
             ("zp", identity_value(payload, "zip"), _zip_normalizer(country)),
             ("country", country, normalize_country),
             ("external_id", identity_value(payload, "external_id"), normalize_external_id),

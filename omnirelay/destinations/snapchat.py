@@ -68,8 +68,8 @@ from omnirelay.destinations.hashing import (
     normalize_email,
     normalize_external_id,
     normalize_name,
-    normalize_state,
     phone_digits_in,
+    state_in,
     zip_in,
 )
 
@@ -234,7 +234,7 @@ def _user_data(payload: Mapping[str, Any], warnings: list[str]) -> dict[str, Any
         "fn": ("first_name", normalize_name),
         "ln": ("last_name", normalize_name),
         "ct": ("city", normalize_city),
-        "st": ("state", normalize_state),
+        "st": ("state", state_in(region)),
         "zp": ("zip", zip_in(region)),
         "country": ("country", normalize_country),
         "external_id": ("external_id", normalize_external_id),
