@@ -313,7 +313,11 @@ class DeliveryEngine:
                 await run_transaction(self.sessionmaker, record.write)
                 break
             except Exception as exc:
-                if is_row_error(exc):
+                # on shutdown the wait is bounded: the lease then runs out and the batch is
+                # claimed again, rather than the process never stopping during an outage
+                if is_row_error(exc) or (
+                    self.stopping.is_set() and delay >= RECORD_RETRY_MAX_SECONDS
+                ):
                     raise
                 log.warning(
                     "recording %d outcomes failed (%s); trying again in %.1f s",
