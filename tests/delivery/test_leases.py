@@ -47,15 +47,6 @@ async def test_a_batch_that_takes_longer_than_the_lease_is_sent_once(
     assert [a.attempt_number for a in await attempts(sessionmaker)] == [1, 1, 1]
 
 
-async def _poll(worker: Worker, seconds: float) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + seconds
-    while loop.time() < end:
-        busy = await worker.run_once()
-        print("poll", busy, len(SANDBOX.recorded("meta")))
-        await asyncio.sleep(0.05)
-
-
 async def test_recording_changes_only_what_the_worker_still_holds(
     client, sessionmaker, worker
 ) -> None:
