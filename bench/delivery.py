@@ -32,7 +32,6 @@ from bench.common import (
 )
 from omnirelay.config import Settings
 from omnirelay.db import create_engine, create_sessionmaker, session_scope
-from omnirelay.delivery.worker import Worker
 from omnirelay.destinations.base import DestinationTarget, OutboundEvent
 from omnirelay.destinations.ga4 import Ga4MeasurementProtocol
 from omnirelay.metrics import Metrics
@@ -43,6 +42,7 @@ from omnirelay.models import (
     PlatformCredential,
     Storefront,
 )
+from omnirelay.pipeline import create_worker
 from omnirelay.relay.ingest_service import ingest_batch
 from omnirelay.security import Vault
 from omnirelay.tuning import tune_for_throughput
@@ -140,7 +140,7 @@ async def omnirelay_in_process(url: str, count: int, **overrides: Any) -> float:
     settings = settings_for(url, **overrides)
     engine = create_engine(url)
     factory = create_sessionmaker(engine)
-    worker = Worker(settings, factory, Vault([KEY]), Metrics())
+    worker = create_worker(settings, factory, Vault([KEY]), Metrics())
     await worker.start()  # as `omnirelay worker` does at start-up
     tune_for_throughput()
     started = time.perf_counter()

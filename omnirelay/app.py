@@ -7,17 +7,21 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 
 from omnirelay.config import Settings, get_settings
 from omnirelay.db import create_engine, create_sessionmaker, is_db_unavailable
 from omnirelay.errors import DatabaseUnavailable, OmniRelayError
 from omnirelay.metrics import Metrics
 from omnirelay.security import Vault
+
+if TYPE_CHECKING:
+    from omnirelay.delivery.worker import Worker
 
 log = logging.getLogger("omnirelay")
 
@@ -114,7 +118,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from omnirelay.delivery.worker import Worker
+        from omnirelay.pipeline import create_worker
 
         engine = create_engine(settings.database_url)
         app.state.engine = engine
@@ -122,7 +126,7 @@ def create_app(
         worker: Worker | None = None
         task: asyncio.Task[None] | None = None
         if run_worker:
-            worker = Worker(
+            worker = create_worker(
                 settings,
                 app.state.sessionmaker,
                 app.state.vault,
@@ -159,9 +163,8 @@ def create_app(
 
 
 def _include_routers(app: FastAPI) -> None:
-    from omnirelay.delivery.endpoints import metrics_router
-    from omnirelay.delivery.endpoints import router as events_router
     from omnirelay.health import router as health_router
+    from omnirelay.relay.events_endpoints import router as events_router
     from omnirelay.relay.ingest_endpoints import router as ingest_router
     from omnirelay.storefronts.endpoints import router as admin_router
 
@@ -169,10 +172,3 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(ingest_router)
     app.include_router(admin_router)
     app.include_router(events_router)
-    app.include_router(metrics_router)
-
-
-def metrics_response(metrics: Metrics) -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -77,21 +77,35 @@ def serve(
 @app.command("worker")
 def worker_command(
     once: Annotated[bool, typer.Option(help="deliver what is due now, then exit")] = False,
+    kinds: Annotated[
+        str | None,
+        typer.Option(help="the kinds of delivery to work, comma-separated (default: all)"),
+    ] = None,
 ) -> None:
-    """Run the delivery worker alone (scale out with several processes on PostgreSQL/MySQL)."""
+    """Run the delivery worker alone (scale out with several processes on PostgreSQL/MySQL;
+    ``--kinds`` splits the work between them)."""
     from omnirelay.db import create_engine, create_sessionmaker
-    from omnirelay.delivery.worker import Worker
     from omnirelay.metrics import Metrics
+    from omnirelay.pipeline import create_worker
     from omnirelay.security import Vault
     from omnirelay.tuning import tune_for_throughput
 
     settings = _settings()
+    only = kinds.split(",") if kinds is not None else None
 
     async def main() -> None:
         engine = create_engine(settings.database_url)
-        worker = Worker(
-            settings, create_sessionmaker(engine), Vault(settings.encryption_keys()), Metrics()
-        )
+        try:
+            worker = create_worker(
+                settings,
+                create_sessionmaker(engine),
+                Vault(settings.encryption_keys()),
+                Metrics(),
+                only_kinds=only,
+            )
+        except ValueError as exc:
+            await engine.dispose()
+            raise typer.BadParameter(str(exc), param_hint="--kinds") from None
         tune_for_throughput()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -177,8 +191,8 @@ def replay(
 ) -> None:
     """Put dead (or skipped) deliveries back in the queue."""
     from omnirelay.db import create_engine, create_sessionmaker, session_scope
-    from omnirelay.delivery.schemas import ReplayRequest
-    from omnirelay.delivery.service import replay_deliveries
+    from omnirelay.relay.events_schemas import ReplayRequest
+    from omnirelay.relay.events_service import replay_deliveries
 
     settings = _settings()
     request = ReplayRequest(

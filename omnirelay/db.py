@@ -24,6 +24,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
@@ -313,6 +314,24 @@ def id_in(
         ids_json = literal(orjson.dumps(list(ids)).decode(), Text())
         return column.in_(select(literal_column("value")).select_from(func.json_each(ids_json)))
     return column.in_(ids)
+
+
+def update_in_chunks(
+    session: Session,
+    table: Any,
+    ids: list[int],
+    values: dict[str, Any],
+    chunk: int = 1000,
+    *where: Any,
+) -> None:
+    """``UPDATE table SET values WHERE id IN (ids) [AND where]``, a thousand ids per
+    statement."""
+    for start in range(0, len(ids), chunk):
+        session.execute(
+            update(table)
+            .where(id_in(session, table.c.id, ids[start : start + chunk]), *where)
+            .values(values)
+        )
 
 
 _INSERTS: dict[tuple[Any, ...], tuple[str, list[Any]]] = {}

@@ -1,12 +1,15 @@
-"""/health (the process answers) and /health/ready (database reachable, schema current)."""
+"""/health (the process answers), /health/ready (database reachable, schema current) and
+/metrics (Prometheus)."""
 
 from __future__ import annotations
 
 from alembic.script import ScriptDirectory
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 
+from omnirelay.delivery.worker import refresh_queue_metrics
 from omnirelay.errors import ServiceUnavailable
+from omnirelay.metrics import metrics_response
 from omnirelay.migrations import alembic_config
 
 router = APIRouter(tags=["health"])
@@ -44,3 +47,9 @@ async def ready(request: Request) -> dict[str, str]:
             }
         )
     return {"status": "ready", "database": "reachable", "schema": current}
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    await refresh_queue_metrics(request.app.state.sessionmaker, request.app.state.metrics)
+    return metrics_response(request.app.state.metrics)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from fastapi import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 
 class Metrics:
@@ -42,3 +50,8 @@ class Metrics:
         self.dead_letters = Gauge(
             "omnirelay_dead_letters", "Deliveries in the dead-letter state", registry=self.registry
         )
+
+
+def metrics_response(metrics: Metrics) -> Response:
+    """The registry in Prometheus' text format."""
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

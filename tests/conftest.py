@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from omnirelay.app import create_app
 from omnirelay.config import Settings
 from omnirelay.db import create_engine
-from omnirelay.delivery.worker import Worker
 from omnirelay.migrations import alembic_config
+from omnirelay.pipeline import create_worker
 from omnirelay.sandbox.app import create_sandbox_app
 from omnirelay.sandbox.core import SANDBOX
 from tests.tcp_proxy import TcpProxy
@@ -235,8 +235,8 @@ async def sandbox_http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def worker(app: Any, sandbox_http: httpx.AsyncClient) -> Worker:
-    return Worker(
+def worker(app: Any, sandbox_http: httpx.AsyncClient) -> Any:
+    return create_worker(
         app.state.settings,
         app.state.sessionmaker,
         app.state.vault,

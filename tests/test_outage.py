@@ -198,7 +198,7 @@ async def test_concurrent_posters_through_an_outage(
 async def test_an_outage_while_a_batch_is_on_the_wire_sends_no_copy(
     outage_app: Any, outage_client: httpx.AsyncClient, db_proxy: TcpProxy, db_url: str
 ) -> None:
-    from omnirelay.delivery.worker import Worker
+    from omnirelay.pipeline import create_worker
     from omnirelay.sandbox.app import create_sandbox_app
     from omnirelay.sandbox.core import SANDBOX, FaultConfig
     from tests.delivery.helpers import add_platform, add_storefront, customer_event, post_events
@@ -212,7 +212,7 @@ async def test_an_outage_while_a_batch_is_on_the_wire_sends_no_copy(
         transport=httpx.ASGITransport(app=create_sandbox_app()), base_url="http://sandbox"
     ) as sandbox:
         state = outage_app.state
-        worker = Worker(
+        worker = create_worker(
             state.settings, state.sessionmaker, state.vault, state.metrics, client=sandbox
         )
         sending = asyncio.create_task(worker.drain())

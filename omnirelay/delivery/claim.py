@@ -7,6 +7,7 @@ The claim transaction is short and never spans an HTTP call.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -25,6 +26,7 @@ class ClaimedDelivery(NamedTuple):
     tuple, so a thousand rows of a batch are built at C speed)."""
 
     id: int
+    kind: str
     event_id: int
     storefront_id: int
     destination_type: str
@@ -67,15 +69,24 @@ def _claimed(rows: Any) -> list[ClaimedDelivery]:
     return list(map(ClaimedDelivery._make, rows))
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
-    return and_(Delivery.status.in_(_CLAIMABLE), Delivery.next_attempt_at <= now)
+def _due(now: datetime, kinds: Collection[str] | None) -> ColumnElement[bool]:
+    due = and_(Delivery.status.in_(_CLAIMABLE), Delivery.next_attempt_at <= now)
+    # (kind, status, next_attempt_at) is indexed for this
+    return due if kinds is None else and_(Delivery.kind.in_(sorted(kinds)), due)
 
 
-def claim_due(session: Session, lease: Lease, limit: int, now: datetime) -> list[ClaimedDelivery]:
-    """Claim up to ``limit`` deliveries due at ``now`` under ``lease``."""
+def claim_due(
+    session: Session,
+    lease: Lease,
+    limit: int,
+    now: datetime,
+    kinds: Collection[str] | None = None,
+) -> list[ClaimedDelivery]:
+    """Claim up to ``limit`` deliveries of ``kinds`` (every kind when None) due at ``now``
+    under ``lease``."""
     due = (
         select(Delivery.id)
-        .where(_due(now))
+        .where(_due(now, kinds))
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
     )

@@ -1,9 +1,12 @@
-"""Sending claimed deliveries and recording every attempt.
+"""Sending claimed deliveries of every kind and recording every attempt.
 
-Three phases, so no transaction is open across an HTTP call:
-1. read (short transaction): events and the destinations' live config (kill switches);
-2. send (no transaction): prepare requests per destination, send them concurrently;
-3. record (one transaction): requests, attempts, delivery states, event summaries.
+Three phases, so no transaction is open across a request:
+1. plan (short read-only transaction): each kind reads what its deliveries need and groups
+   them into batches (a relay batch: the events bound for one destination);
+2. send (no transaction): prepare each batch's requests, send them concurrently through the
+   kind's transport;
+3. record (one transaction): requests, attempts, delivery states, and what each kind
+   settles (the relay: its events' summary status).
 """
 
 from __future__ import annotations
@@ -12,80 +15,26 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from omnirelay.config import Settings
-from omnirelay.db import is_row_error, run_transaction, session_scope
+from omnirelay.db import is_db_unavailable, is_row_error, run_transaction, session_scope
 from omnirelay.delivery import recording
 from omnirelay.delivery.backoff import retry_delay
 from omnirelay.delivery.claim import ClaimedDelivery
-from omnirelay.delivery.context import (
-    ResolvedDestination,
-    StoredEvent,
-    load_events,
-    outbound_event,
-    resolve_destinations,
-    routed_destinations,
-)
-from omnirelay.delivery.preparing import Preparer
-from omnirelay.delivery.recording import scrub, secret_values
-from omnirelay.destinations import get_destination
-from omnirelay.destinations.base import (
-    DeliveryOutcome,
-    Destination,
-    DestinationTarget,
-    HttpResult,
-    OutboundEvent,
-    Outcome,
-    PreparedRequest,
-    all_outcomes,
-)
+from omnirelay.delivery.kinds import DeliveryKind, Plan, Registry, WorkBatch
+from omnirelay.delivery.recording import BatchReport, SentRequest, scrub
+from omnirelay.destinations.base import Outcome, PreparedRequest, all_outcomes
 from omnirelay.metrics import Metrics
 from omnirelay.models.base import utcnow
-from omnirelay.security import Vault
-
-if TYPE_CHECKING:
-    from omnirelay.delivery.routing import StorefrontRoutes
 
 log = logging.getLogger("omnirelay.worker")
 RECORD_RETRY_MAX_SECONDS = 5.0
-
-
-@dataclass
-class SentRequest:
-    destination_code: str
-    request: PreparedRequest
-    result: HttpResult
-    duration_ms: int
-    outcomes: list[DeliveryOutcome]
-    body: bytes | None  # exactly what went on the wire
-
-
-@dataclass(frozen=True)
-class OutboundBatch:
-    """Events bound for one destination, with what is needed to prepare them again."""
-
-    code: str
-    module: Destination
-    target: DestinationTarget
-    events: list[OutboundEvent]
-
-    def with_events(self, events: list[OutboundEvent]) -> OutboundBatch:
-        return OutboundBatch(self.code, self.module, self.target, events)
-
-
-@dataclass
-class BatchReport:
-    sent: list[SentRequest] = field(default_factory=list)
-    # deliveries decided without a request: (outcome, error, warnings)
-    decided: dict[int, tuple[str, str | None]] = field(default_factory=dict)
-    released: list[int] = field(default_factory=list)
 
 
 class DeliveryEngine:
@@ -93,129 +42,102 @@ class DeliveryEngine:
         self,
         settings: Settings,
         sessionmaker: async_sessionmaker[AsyncSession],
-        vault: Vault,
         metrics: Metrics,
-        client: httpx.AsyncClient,
+        kinds: Registry,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
-        self.vault = vault
         self.metrics = metrics
-        self.client = client
+        self.kinds = kinds
         self.stopping = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
-        self.preparer = Preparer(settings.worker_prepare_processes)
+
+    def _read(self) -> Any:
+        return session_scope(self.sessionmaker, read_only=True)
 
     async def deliver(
         self,
         deliveries: list[ClaimedDelivery],
-        known: Mapping[int, StoredEvent] | None = None,
-        routes: Iterable[StorefrontRoutes] = (),
+        hints: Mapping[str, Any] | None = None,
         holder: str | None = None,
     ) -> BatchReport:
-        """Send and record claimed deliveries. What routing has just read for them (their
-        ``known`` events, the ``routes`` of their storefronts) is not read again. ``holder``
-        is the lease token they were claimed under: recording changes only what it still
-        holds."""
+        """Send and record claimed deliveries. ``hints``, by kind, is what the routing pass
+        that created them has read already (not read again). ``holder`` is the lease token
+        they were claimed under: recording changes only what it still holds."""
         report = BatchReport()
-        known = known or {}
-        events = dict(known)
-        destinations = routed_destinations(routes, self.vault)
-        missing = {d.event_id for d in deliveries if d.event_id not in known}
-        unresolved = [d for d in deliveries if d.destination_key not in destinations]
-        if missing or unresolved:
-            async with session_scope(self.sessionmaker, read_only=True) as session:
-                if missing:
-                    events |= await load_events(session, missing)
-                if unresolved:
-                    destinations |= await resolve_destinations(session, unresolved, self.vault)
-        groups: dict[tuple[str, str], list[ClaimedDelivery]] = defaultdict(list)
+        hints = hints or {}
+        by_kind: dict[str, list[ClaimedDelivery]] = defaultdict(list)
         for delivery in deliveries:
-            groups[(delivery.destination_code, delivery.destination_key)].append(delivery)
+            by_kind[delivery.kind].append(delivery)
+        plans: dict[str, tuple[DeliveryKind, list[ClaimedDelivery], Plan]] = {}
         try:
-            batches = [
-                self._outbound(code, destinations[key], members, events, report)
-                for (code, key), members in groups.items()
-            ]
-            await asyncio.gather(*(self._send_batch(batch, report) for batch in batches if batch))
+            for name, members in by_kind.items():
+                kind = self.kinds.get(name)
+                if kind is None:  # not a kind this worker works: another worker will
+                    report.released.extend(d.id for d in members)
+                    continue
+                plan = await self._plan(kind, members, hints.get(name), report)
+                plans[name] = (kind, members, plan)
+            await asyncio.gather(
+                *(
+                    self._send_batch(kind, batch, report)
+                    for kind, _, plan in plans.values()
+                    for batch in plan.batches
+                )
+            )
         finally:
             # Whatever happened above, what was sent is recorded, and each batch's failure
             # is an outcome of that batch's deliveries alone (see _send_batch and _send).
-            await self._record(deliveries, report, known.keys(), holder)
+            await self._record(deliveries, report, plans, holder)
         return report
 
-    def _outbound(
-        self,
-        code: str,
-        destination: ResolvedDestination,
-        members: list[ClaimedDelivery],
-        events: dict[int, StoredEvent],
-        report: BatchReport,
-    ) -> OutboundBatch | None:
-        """The events one destination will get, after the checks made at send time."""
-        module = get_destination(code)
-        if module is None:
-            for d in members:
-                report.decided[d.id] = (Outcome.PERMANENT.value, f"no sender for {code!r}")
-            return None
-        if destination.failed:  # e.g. credentials that cannot be decrypted: retried later
-            for d in members:
-                report.decided[d.id] = (Outcome.RETRY.value, destination.failed)
-            return None
-        if destination.blocked or destination.target is None:
-            for d in members:
-                report.decided[d.id] = ("skipped", destination.blocked)
-            return None
-        outbound = []
-        for delivery in members:
-            event = events.get(delivery.event_id)
-            if event is None:
-                report.decided[delivery.id] = ("skipped", "event was deleted")
-                continue
-            if destination.event_types and event.event_type not in destination.event_types:
-                report.decided[delivery.id] = (
-                    "skipped",
-                    f"{event.event_type!r} is no longer enabled",
-                )
-                continue
-            outbound.append(
-                outbound_event(
-                    delivery, event, destination.event_name_map, module.default_event_names
-                )
-            )
-        return OutboundBatch(code, module, destination.target, outbound) if outbound else None
+    async def _plan(
+        self, kind: DeliveryKind, members: list[ClaimedDelivery], hint: Any, report: BatchReport
+    ) -> Plan:
+        try:
+            plan = await kind.plan(members, hint, self._read)
+        except Exception as exc:  # one kind's failure is its deliveries' outcome alone
+            if is_db_unavailable(exc):  # nothing was tried: they go back, not charged
+                report.released.extend(d.id for d in members)
+            else:
+                log.warning("%s: planning a batch failed: %s", kind.name, type(exc).__name__)
+                error = f"could not read what the delivery needs: {type(exc).__name__}"
+                report.decided |= {d.id: (Outcome.RETRY.value, error) for d in members}
+            return Plan()
+        report.decided |= plan.decided
+        return plan
 
-    async def _send_batch(self, batch: OutboundBatch, report: BatchReport) -> None:
+    async def _send_batch(self, kind: DeliveryKind, batch: WorkBatch, report: BatchReport) -> None:
         """Prepare and send; a request refused as a whole (SPLIT) is sent again in halves.
 
         When preparing raises (a bug, a payload it cannot handle, a dead preparing process
-        that fails again inline), the batch is prepared again in halves until the event
+        that fails again inline), the batch is prepared again in halves until the item
         that makes it fail stands alone: that one is retried later with the error, and
         the others go out now."""
         try:
-            prepared = await self.preparer.prepare(
-                batch.code, batch.module, batch.events, batch.target
-            )
+            prepared = await kind.prepare(batch)
         except Exception as exc:
-            if len(batch.events) > 1:
-                half = len(batch.events) // 2
+            if len(batch.items) > 1:
+                half = len(batch.items) // 2
                 await asyncio.gather(
-                    self._send_batch(batch.with_events(batch.events[:half]), report),
-                    self._send_batch(batch.with_events(batch.events[half:]), report),
+                    self._send_batch(kind, batch.with_items(batch.items[:half]), report),
+                    self._send_batch(kind, batch.with_items(batch.items[half:]), report),
                 )
                 return
             log.warning("%s: preparing a request failed: %s", batch.code, type(exc).__name__)
             error = f"could not prepare the request: {type(exc).__name__}: {exc}"
-            error = scrub(error, secret_values(batch.target)) or error
-            for event in batch.events:
-                report.decided[event.delivery_id] = (Outcome.RETRY.value, error[:500])
+            error = scrub(error, list(batch.secrets)) or error
+            for item in batch.items:
+                report.decided[item.delivery_id] = (Outcome.RETRY.value, error[:500])
             return
         for outcome in prepared.rejected:
             report.decided[outcome.delivery_id] = (Outcome.PERMANENT.value, outcome.error)
-        await asyncio.gather(*(self._send(batch, request, report) for request in prepared.requests))
+        await asyncio.gather(
+            *(self._send(kind, batch, request, report) for request in prepared.requests)
+        )
 
     async def _send(
-        self, batch: OutboundBatch, request: PreparedRequest, report: BatchReport
+        self, kind: DeliveryKind, batch: WorkBatch, request: PreparedRequest, report: BatchReport
     ) -> None:
         async with self._slots:
             if self.stopping.is_set():
@@ -223,7 +145,7 @@ class DeliveryEngine:
                 return
             try:
                 body = request.body_bytes() if request.has_body else None
-                prepared = self._build(request, body)
+                built = kind.transport.build(request, body)
             except Exception as exc:  # never on the wire: nothing to send again blindly
                 error = f"request could not be built: {type(exc).__name__}: {exc}"
                 outcome = Outcome.PERMANENT.value
@@ -231,10 +153,10 @@ class DeliveryEngine:
                     report.decided[delivery_id] = (outcome, scrub(error, request.secrets))
                 return
             started = time.perf_counter()
-            result = await self._http(prepared)
+            result = await kind.transport.send(built)
             duration = time.perf_counter() - started
         try:
-            outcomes = batch.module.classify(request, result)
+            outcomes = kind.classify(batch, request, result)
         except Exception as exc:  # the request went out: record it, retry its deliveries
             error = f"could not read the answer: {type(exc).__name__}: {exc}"
             outcomes = all_outcomes(request, Outcome.RETRY, error)
@@ -244,48 +166,27 @@ class DeliveryEngine:
         )
         resend = {o.delivery_id for o in outcomes if o.outcome == Outcome.RESEND}
         if resend and len(resend) < len(request.delivery_ids):
-            # the platform refused the request because of the events it named; the others
+            # the platform refused the request because of the items it named; the others
             # were not processed and go out again now, not charged an attempt
-            events = [e for e in batch.events if e.delivery_id in resend]
-            await self._send_batch(batch.with_events(events), report)
+            items = [i for i in batch.items if i.delivery_id in resend]
+            await self._send_batch(kind, batch.with_items(items), report)
         refused = {o.delivery_id for o in outcomes if o.outcome == Outcome.SPLIT}
         if refused:
-            events = [e for e in batch.events if e.delivery_id in refused]
-            half = len(events) // 2
+            items = [i for i in batch.items if i.delivery_id in refused]
+            half = len(items) // 2
             await asyncio.gather(
                 *(
-                    self._send_batch(batch.with_events(part), report)
-                    for part in (events[:half], events[half:])
+                    self._send_batch(kind, batch.with_items(part), report)
+                    for part in (items[:half], items[half:])
                     if part
                 )
             )
-
-    def _build(self, request: PreparedRequest, body: bytes | None) -> httpx.Request:
-        """The request as it goes on the wire (a header that is not ASCII fails here)."""
-        return self.client.build_request(
-            request.method,
-            request.url,
-            content=body,
-            headers={"content-type": "application/json", **request.headers},
-        )
-
-    async def _http(self, request: httpx.Request) -> HttpResult:
-        try:
-            response = await self.client.send(request)
-            text = response.text
-        except httpx.TimeoutException as exc:
-            return HttpResult(None, error=f"timeout: {type(exc).__name__}")
-        except httpx.HTTPError as exc:
-            return HttpResult(None, error=f"network: {type(exc).__name__}: {exc}")
-        except Exception as exc:  # anything else is this request's outcome, not the pass's
-            return HttpResult(None, error=f"send failed: {type(exc).__name__}: {exc}")
-        return HttpResult(response.status_code, dict(response.headers), text)
 
     async def _record(
         self,
         deliveries: list[ClaimedDelivery],
         report: BatchReport,
-        complete_events: Collection[int] = (),
+        plans: Mapping[str, tuple[DeliveryKind, list[ClaimedDelivery], Plan]],
         holder: str | None = None,
     ) -> None:
         now = utcnow()
@@ -301,16 +202,21 @@ class DeliveryEngine:
             now,
             next_attempt=next_attempt,
             max_attempts=self.settings.max_retry_attempts,
-            complete_events=complete_events,
             holder=holder,
         )
+
+        def write(session: Session) -> None:
+            record.write(session)
+            for kind, members, plan in plans.values():
+                kind.settle(session, record, members, plan.context)
+
         # What was sent must be recorded: a lost deadlock is run again, and while the
         # database is unreachable the write waits and tries again (the lease renewal keeps
         # the claim), never dropped, so the batch is not sent a second time.
         delay = 0.5
         while True:
             try:
-                await run_transaction(self.sessionmaker, record.write)
+                await run_transaction(self.sessionmaker, write)
                 break
             except Exception as exc:
                 # on shutdown the wait is bounded: the lease then runs out and the batch is

@@ -1,34 +1,47 @@
-"""Writing the outcome of a batch: the audit rows, the delivery states, the event summary."""
+"""Writing the outcome of a batch: the requests as sent, the audit rows, the delivery states."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from omnirelay.db import bulk_insert, id_in
+from omnirelay.db import bulk_insert, update_in_chunks
 from omnirelay.delivery.claim import ClaimedDelivery
-from omnirelay.destinations.base import DeliveryOutcome, Outcome
+from omnirelay.destinations.base import DeliveryOutcome, HttpResult, Outcome, PreparedRequest
 from omnirelay.metrics import Metrics
 from omnirelay.models import (
     Delivery,
     DeliveryAttempt,
     DeliveryRequest,
     DeliveryStatus,
-    EventStatus,
-    MarketingEvent,
     table_of,
 )
 from omnirelay.security import MASK
 
-if TYPE_CHECKING:
-    from omnirelay.delivery.engine import BatchReport, SentRequest
-
 RESPONSE_LIMIT = 4096  # characters of a response body kept in the audit
+
+
+@dataclass
+class SentRequest:
+    destination_code: str
+    request: PreparedRequest
+    result: HttpResult
+    duration_ms: int
+    outcomes: list[DeliveryOutcome]
+    body: bytes | None  # exactly what went on the wire
+
+
+@dataclass
+class BatchReport:
+    sent: list[SentRequest] = field(default_factory=list)
+    # deliveries decided without a request: (outcome, error)
+    decided: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    released: list[int] = field(default_factory=list)
 
 
 def scrub(text: str | None, secrets: list[str]) -> str | None:
@@ -38,17 +51,6 @@ def scrub(text: str | None, secrets: list[str]) -> str | None:
         if secret and len(secret) >= 4:
             text = text.replace(secret, MASK)
     return text
-
-
-def secret_values(target: Any) -> list[str]:
-    """Every credential value of a target, as text to scrub from what is recorded."""
-    values: list[str] = []
-    for value in target.credentials.values():
-        if isinstance(value, str):
-            values.append(value)
-        elif isinstance(value, dict):
-            values.extend(str(v) for v in value.values())
-    return values
 
 
 def _request_row(sent: SentRequest) -> dict[str, Any]:
@@ -66,86 +68,6 @@ def _request_row(sent: SentRequest) -> dict[str, Any]:
         "error": scrub(sent.result.error, request.secrets),
         "duration_ms": sent.duration_ms,
     }
-
-
-# Each delivery state as a bit: an event's summary depends only on which states its
-# deliveries are in, so a batch ORs one small int per event instead of counting.
-_STATE_BITS = {
-    DeliveryStatus.PENDING.value: 1,
-    DeliveryStatus.IN_FLIGHT.value: 2,
-    DeliveryStatus.DELIVERED.value: 4,
-    DeliveryStatus.DEAD.value: 8,
-    DeliveryStatus.SKIPPED.value: 16,
-}
-
-
-def summarize(states: int) -> EventStatus:
-    """An event's status from the states of its deliveries (``_STATE_BITS`` ORed)."""
-    if states & 3:
-        return EventStatus.QUEUED
-    delivered, dead = states & 4, states & 8
-    if dead and delivered:
-        return EventStatus.PARTIAL
-    if dead:
-        return EventStatus.FAILED
-    if delivered:
-        return EventStatus.DELIVERED
-    return EventStatus.SKIPPED
-
-
-def refresh_event_status(
-    session: Session,
-    event_ids: set[int],
-    now: datetime,
-    known: Mapping[int, int] | None = None,
-) -> None:
-    """Sum each event's deliveries up into its status; one UPDATE per resulting status.
-    ``known`` holds the delivery states (bits) of events whose deliveries are all at hand
-    (just routed and sent in one batch): those need no query."""
-    if not event_ids:
-        return
-    states: dict[int, int] = dict(known or {})
-    unknown = event_ids - states.keys()
-    if unknown:
-        rows = session.execute(
-            select(Delivery.event_id, Delivery.status)
-            .where(id_in(session, Delivery.event_id, unknown))
-            .group_by(Delivery.event_id, Delivery.status)
-        )
-        for event_id, status in rows:
-            states[event_id] = states.get(event_id, 0) | _STATE_BITS.get(status, 0)
-    by_status: dict[EventStatus, list[int]] = defaultdict(list)
-    for event_id in event_ids:
-        by_status[summarize(states.get(event_id, 0))].append(event_id)
-    for status, ids in by_status.items():
-        update_in_chunks(
-            session,
-            table_of(MarketingEvent),
-            ids,
-            {
-                "status": status.value,
-                "updated_at": now,
-                "processed_at": None if status == EventStatus.QUEUED else now,
-            },
-        )
-
-
-def update_in_chunks(
-    session: Session,
-    table: Any,
-    ids: list[int],
-    values: dict[str, Any],
-    chunk: int = 1000,
-    *where: Any,
-) -> None:
-    """``UPDATE table SET values WHERE id IN (ids) [AND where]``, a thousand ids per
-    statement."""
-    for start in range(0, len(ids), chunk):
-        session.execute(
-            update(table)
-            .where(id_in(session, table.c.id, ids[start : start + chunk]), *where)
-            .values(values)
-        )
 
 
 class BatchRecord:
@@ -170,8 +92,6 @@ class BatchRecord:
         self.state: dict[int, str] = {}  # delivery id -> its new status
         # attempt rows, each with the index of its request in ``requests`` (or None)
         self.attempts: list[tuple[int | None, dict[str, Any]]] = []
-        self.events: set[int] = set()
-        self.known: dict[int, int] = {}  # event id -> its deliveries' states, when all known
         self.counted: Counter[tuple[str, str]] = Counter()
         self.released = {"claimed_by": None, "lease_expires_at": None, "updated_at": now}
 
@@ -285,7 +205,6 @@ class BatchRecord:
             if values.pop("count_attempt", False):
                 values["attempt_count"] = table.c.attempt_count + 1
             update_in_chunks(session, table, ids, values, 1000, *fence)
-        refresh_event_status(session, self.events, self.now, self.known)
 
     def count(self, metrics: Metrics) -> None:
         for (destination, status), count in self.counted.items():
@@ -313,11 +232,9 @@ def plan_record(
     *,
     next_attempt: Callable[[int, float | None], datetime],
     max_attempts: int,
-    complete_events: Collection[int] = (),
     holder: str | None = None,
 ) -> BatchRecord:
-    """What to write for a batch. ``complete_events``: events all of whose deliveries are
-    in this batch, so their new status follows from it without a query."""
+    """What to write for a batch."""
     record = BatchRecord(now, next_attempt, max_attempts, holder)
     record.requests = [_request_row(sent) for sent in report.sent]
     for index, sent in enumerate(report.sent):
@@ -364,10 +281,4 @@ def plan_record(
         }
         record.changes[tuple(sorted(pending.items()))].extend(report.released)
 
-    record.events = {d.event_id for d in deliveries.values()}
-    record.known = dict.fromkeys(complete_events, 0)
-    for delivery in deliveries.values():
-        if delivery.event_id in record.known:
-            state = record.state.get(delivery.id, DeliveryStatus.IN_FLIGHT.value)
-            record.known[delivery.event_id] |= _STATE_BITS[state]
     return record

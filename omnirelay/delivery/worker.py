@@ -14,28 +14,28 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
 
-import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.config import Settings
 from omnirelay.db import is_row_error, run_transaction, session_scope
 from omnirelay.delivery.claim import Lease, claim_due, renew_leases
-from omnirelay.delivery.engine import DeliveryEngine
-from omnirelay.delivery.routing import (
+from omnirelay.delivery.dispatch import (
+    Dispatcher,
     RoutingSummary,
     pending_event_ids,
-    route_pending_events,
     set_aside,
     unroutable_reason,
 )
+from omnirelay.delivery.engine import DeliveryEngine
+from omnirelay.delivery.kinds import Registry
 from omnirelay.metrics import Metrics
 from omnirelay.models import Delivery, DeliveryStatus, EventStatus, MarketingEvent
 from omnirelay.models.base import utcnow
-from omnirelay.security import Vault
 
 log = logging.getLogger("omnirelay.worker")
 LANE_BACKOFF_MAX_SECONDS = 30.0
@@ -47,29 +47,28 @@ def new_worker_id() -> str:
 
 
 class Worker:
+    """Works the ``kinds`` it is given (claims filter by them) and routes stored events
+    with ``dispatcher`` (None: this worker does not route). ``omnirelay.pipeline`` puts
+    one together."""
+
     def __init__(
         self,
         settings: Settings,
         sessionmaker: async_sessionmaker[AsyncSession],
-        vault: Vault,
         metrics: Metrics,
+        kinds: Registry,
+        dispatcher: Dispatcher | None,
         *,
-        client: httpx.AsyncClient | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.metrics = metrics
+        self.kinds = kinds
+        self.dispatcher = dispatcher
         self.worker_id = new_worker_id()
-        self._own_client = client is None
-        self.client = client or httpx.AsyncClient(
-            timeout=settings.delivery_timeout_seconds,
-            limits=httpx.Limits(
-                max_connections=settings.worker_concurrency * 2,
-                max_keepalive_connections=settings.worker_concurrency * 2,
-            ),
-            headers={"user-agent": "omnirelay/0.1"},
-        )
-        self.engine = DeliveryEngine(settings, sessionmaker, vault, metrics, self.client)
+        self._on_close = on_close
+        self.engine = DeliveryEngine(settings, sessionmaker, metrics, kinds)
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self._passes = itertools.count(1)
@@ -85,14 +84,16 @@ class Worker:
         self._wakeup.set()
 
     async def start(self) -> None:
-        """Start the preparing processes (``run`` does it; a one-shot ``drain`` starts
-        them on its first batch)."""
-        await self.engine.preparer.start()
+        """Start what the kinds keep running, such as the relay's preparing processes
+        (``run`` does it; a one-shot ``drain`` starts them on its first batch)."""
+        for kind in self.kinds.values():
+            await kind.start()
 
     async def close(self) -> None:
-        self.engine.preparer.close()
-        if self._own_client:
-            await self.client.aclose()
+        for kind in self.kinds.values():
+            kind.close()
+        if self._on_close is not None:
+            await self._on_close()
 
     async def run(self) -> None:
         """Several lanes each claim and deliver a batch, so one batch's network wait
@@ -174,16 +175,25 @@ class Worker:
         finally:
             self.held.discard(token)
 
+    def _route(
+        self, dispatcher: Dispatcher, limit: int, lease: Lease, only: list[int] | None = None
+    ) -> Callable[..., RoutingSummary]:
+        return partial(
+            dispatcher.route, limit=limit, lease=lease, only=only, claim_kinds=self.kinds.keys()
+        )
+
     async def _pass(self, lease: Lease, now: datetime) -> bool:
         batch = self.settings.worker_batch_size
-        try:
-            summary = await run_transaction(
-                self.sessionmaker, lambda session: route_pending_events(session, batch, lease)
-            )
-        except Exception as exc:
-            if not is_row_error(exc):
-                raise
-            summary = await self._route_apart(batch, lease)
+        summary = RoutingSummary()
+        if self.dispatcher is not None:
+            try:
+                summary = await run_transaction(
+                    self.sessionmaker, self._route(self.dispatcher, batch, lease)
+                )
+            except Exception as exc:
+                if not is_row_error(exc):
+                    raise
+                summary = await self._route_apart(self.dispatcher, batch, lease)
         for result in ("queued", "skipped", "failed", "duplicate"):
             count = getattr(summary, result)
             if count:
@@ -192,13 +202,17 @@ class Worker:
         if len(claimed) < batch:
             claimed = claimed + await run_transaction(
                 self.sessionmaker,
-                lambda session: claim_due(session, lease, batch - len(claimed), now),
+                lambda session: claim_due(
+                    session, lease, batch - len(claimed), now, self.kinds.keys()
+                ),
             )
         if claimed:
-            await self.engine.deliver(claimed, summary.events, summary.routes, lease.worker_id)
+            await self.engine.deliver(claimed, summary.hints, lease.worker_id)
         return bool(summary.routed or claimed)
 
-    async def _route_apart(self, limit: int, lease: Lease) -> RoutingSummary:
+    async def _route_apart(
+        self, dispatcher: Dispatcher, limit: int, lease: Lease
+    ) -> RoutingSummary:
         """A batch that cannot be routed holds a row that cannot: route its events one at
         a time, and set aside (``failed``, with the reason) each one that fails, so one
         poison row never stops routing for the others."""
@@ -210,8 +224,7 @@ class Worker:
         for event_id in ids:
             try:
                 one = await run_transaction(
-                    self.sessionmaker,
-                    partial(route_pending_events, limit=1, lease=lease, only=[event_id]),
+                    self.sessionmaker, self._route(dispatcher, 1, lease, [event_id])
                 )
             except Exception as exc:
                 if not is_row_error(exc):

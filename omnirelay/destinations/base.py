@@ -44,7 +44,7 @@ class OutboundEvent:
     payload_json: str | None = field(default=None, compare=False, repr=False)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # To a preparing process (omnirelay.delivery.preparing) the payload travels as
+        # To a preparing process (omnirelay.relay.preparing) the payload travels as
         # JSON: the stored text as it is, or one orjson call, instead of pickling a dict of
         # a few dozen values per event. Anything that is not JSON (a test's datetime) is
         # pickled as it is.

@@ -218,9 +218,9 @@ async def test_kill_switches_are_read_at_delivery_time(client, sessionmaker, wor
     await add_platform(client, "pinterest")
     await post_events(client, [customer_event(1)])
     async with sessionmaker() as session, session.begin():
-        from omnirelay.delivery.routing import route_pending_events
+        from omnirelay.pipeline import dispatcher
 
-        await session.run_sync(route_pending_events, 100)  # deliveries exist, nothing sent yet
+        await session.run_sync(dispatcher().route, 100)  # deliveries exist, nothing sent yet
     await client.patch(f"/admin/v1/credentials/{meta['id']}", json={"is_active": False})
     await client.patch("/admin/v1/platforms/tiktok", json={"is_active": False})
     await worker.drain()
@@ -298,9 +298,9 @@ async def test_shutdown_releases_claimed_deliveries_not_yet_sent(
     await add_platform(client, "meta")
     await post_events(client, [customer_event(1)])
     async with sessionmaker() as session, session.begin():
-        from omnirelay.delivery.routing import route_pending_events
+        from omnirelay.pipeline import dispatcher
 
-        await session.run_sync(route_pending_events, 100)
+        await session.run_sync(dispatcher().route, 100)
     async with sessionmaker() as session, session.begin():
         now = datetime.now(UTC)
         claimed = await session.run_sync(

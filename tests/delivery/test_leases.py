@@ -7,9 +7,8 @@ from datetime import timedelta
 
 from omnirelay.db import run_transaction
 from omnirelay.delivery.claim import Lease, claim_due
-from omnirelay.delivery.routing import route_pending_events
-from omnirelay.delivery.worker import Worker
 from omnirelay.models.base import utcnow
+from omnirelay.pipeline import create_worker, dispatcher
 from omnirelay.sandbox.core import SANDBOX, FaultConfig
 from tests.delivery.helpers import (
     add_platform,
@@ -26,7 +25,7 @@ async def test_a_batch_that_takes_longer_than_the_lease_is_sent_once(
 ) -> None:
     worker.settings.worker_lease_seconds = 0.3
     worker.settings.worker_batches_in_flight = 2
-    other = Worker(
+    other = create_worker(
         app.state.settings, sessionmaker, app.state.vault, app.state.metrics, client=sandbox_http
     )
     await add_storefront(client)
@@ -54,7 +53,7 @@ async def test_recording_changes_only_what_the_worker_still_holds(
     await add_platform(client, "meta")
     await post_events(client, [customer_event(1)])
     # route without sending, then claim under a lease that another worker then takes over
-    await run_transaction(sessionmaker, lambda s: route_pending_events(s, 10))
+    await run_transaction(sessionmaker, lambda s: dispatcher().route(s, 10))
     now = utcnow()
     first = Lease.starting("first:1", now, 60)
     claimed = await run_transaction(sessionmaker, lambda s: claim_due(s, first, 10, now))

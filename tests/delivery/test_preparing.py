@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
-from omnirelay.delivery.preparing import Preparer
 from omnirelay.destinations import get_destination
 from omnirelay.destinations.base import DestinationTarget, OutboundEvent, PreparedRequest
+from omnirelay.relay.preparing import Preparer
 from tests.delivery.helpers import PLATFORM_CREDENTIALS, customer_event
 
 TARGET = DestinationTarget(
@@ -100,7 +100,7 @@ async def test_a_killed_preparing_process_costs_no_batch(preparer: Preparer) -> 
 def test_preparing_processes_leave_when_their_worker_is_killed() -> None:
     script = (
         "import asyncio, time\n"
-        "from omnirelay.delivery.preparing import Preparer\n"
+        "from omnirelay.relay.preparing import Preparer\n"
         "async def main():\n"
         "    pool = Preparer(1)\n"
         "    await pool.start()\n"

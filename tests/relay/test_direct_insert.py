@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select, text
 
-from omnirelay.delivery.routing import route_pending_events
 from omnirelay.models import MarketingEvent
+from omnirelay.pipeline import dispatcher
 from tests.factories import create_storefronts
 
 OPTION_A = """
@@ -38,7 +38,7 @@ async def test_seed_inserts_run_unchanged_and_are_routed(client, sessionmaker) -
     assert all(e.received_at is not None and e.received_at.tzinfo is not None for e in stored)
 
     async with sessionmaker() as session, session.begin():
-        summary = await session.run_sync(route_pending_events, 100)
+        summary = await session.run_sync(dispatcher().route, 100)
     assert summary.routed == 2
     routed = await _events(sessionmaker)
     # option B's code is resolved to the storefront id, option A gets its code filled in
@@ -55,13 +55,13 @@ async def test_unknown_storefront_code_fails_with_the_reason(client, sessionmake
     async with sessionmaker() as session, session.begin():
         await session.execute(text(OPTION_B.format(code="nowhere")))
     async with sessionmaker() as session, session.begin():
-        await session.run_sync(route_pending_events, 100)
+        await session.run_sync(dispatcher().route, 100)
     [event] = await _events(sessionmaker)
     assert event.status == "failed"
     assert event.status_detail == "unknown storefront code 'nowhere'"
     # a second pass does not pick it up again: no endless retry
     async with sessionmaker() as session, session.begin():
-        assert (await session.run_sync(route_pending_events, 100)).routed == 0
+        assert (await session.run_sync(dispatcher().route, 100)).routed == 0
 
 
 async def test_direct_insert_of_a_stored_event_is_a_duplicate(client, sessionmaker) -> None:
@@ -71,7 +71,7 @@ async def test_direct_insert_of_a_stored_event_is_a_duplicate(client, sessionmak
         await session.execute(text(OPTION_B.format(code="bosley")))
         await session.execute(text(OPTION_B.format(code="bosley")))
     async with sessionmaker() as session, session.begin():
-        await session.run_sync(route_pending_events, 100)
+        await session.run_sync(dispatcher().route, 100)
     first, second, third = await _events(sessionmaker)
     assert first.status == "skipped"
     assert (second.status, third.status) == ("duplicate", "duplicate")
@@ -105,7 +105,7 @@ async def test_invalid_payload_json_fails_with_the_reason(client, sessionmaker) 
             )
         )
     async with sessionmaker() as session, session.begin():
-        await session.run_sync(route_pending_events, 100)
+        await session.run_sync(dispatcher().route, 100)
     [event] = await _events(sessionmaker)
     assert event.status == "failed"
     assert "event_payload" in (event.status_detail or "")

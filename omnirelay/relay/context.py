@@ -5,9 +5,9 @@ delivery time, so switching one off stops deliveries not yet sent)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import select
@@ -24,9 +24,6 @@ from omnirelay.models import (
     Storefront,
 )
 from omnirelay.security import Vault, VaultError
-
-if TYPE_CHECKING:
-    from omnirelay.delivery.routing import StorefrontRoutes
 
 
 @dataclass
@@ -86,6 +83,25 @@ class StoredEvent:
                 return self.received_at
             return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         return self.received_at
+
+
+@dataclass
+class StorefrontRoutes:
+    storefront: Storefront
+    sgtm: SgtmConfig | None = None
+    platforms: list[tuple[PlatformCredential, AdAnalyticsPlatform]] = field(default_factory=list)
+
+
+@dataclass
+class RelayHint:
+    """What routing read for the deliveries it has just created and claimed: their events
+    and their storefronts' destinations (sent in the same pass, not read again)."""
+
+    events: dict[int, StoredEvent] = field(default_factory=dict)
+    routes: list[StorefrontRoutes] = field(default_factory=list)
+
+    def merged(self, other: RelayHint) -> RelayHint:
+        return RelayHint(self.events | other.events, self.routes + other.routes)
 
 
 def outbound_event(

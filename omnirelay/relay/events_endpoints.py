@@ -1,21 +1,19 @@
-"""Admin views of events and deliveries, replay, and /metrics."""
+"""Admin views of events with their deliveries and attempts, and replay."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
 
-from omnirelay.delivery import schemas as s
-from omnirelay.delivery import service
-from omnirelay.delivery.worker import refresh_queue_metrics
 from omnirelay.deps import DbSession, after_commit
+from omnirelay.relay import events_schemas as s
+from omnirelay.relay import events_service as service
 from omnirelay.security import require_basic_auth
 from omnirelay.storefronts.schemas import Page
 
 router = APIRouter(prefix="/admin/v1", tags=["events"], dependencies=[Depends(require_basic_auth)])
-metrics_router = APIRouter(tags=["metrics"])
 
 
 @router.get("/events", response_model=Page[s.EventSummary])
@@ -61,11 +59,3 @@ async def replay(body: s.ReplayRequest, request: Request, session: DbSession) ->
     result = await service.replay_deliveries(session, body)
     after_commit(session, request.app.state.wake_worker)
     return result
-
-
-@metrics_router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    from omnirelay.app import metrics_response
-
-    await refresh_queue_metrics(request.app.state.sessionmaker, request.app.state.metrics)
-    return metrics_response(request.app.state.metrics)

@@ -9,8 +9,7 @@ import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnirelay.delivery import schemas as s
-from omnirelay.delivery.recording import refresh_event_status
+from omnirelay.delivery.subjects import refresh_event_status
 from omnirelay.errors import InvalidInput, NotFound
 from omnirelay.models import (
     Delivery,
@@ -20,6 +19,7 @@ from omnirelay.models import (
     MarketingEvent,
 )
 from omnirelay.models.base import utcnow
+from omnirelay.relay import events_schemas as s
 from omnirelay.storefronts.service import get_storefront, paginate
 
 REPLAYABLE = {DeliveryStatus.DEAD.value, DeliveryStatus.SKIPPED.value, DeliveryStatus.PENDING.value}

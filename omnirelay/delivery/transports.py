@@ -1,0 +1,44 @@
+"""How a prepared request leaves the process. HTTP is one transport; a kind that sends by
+another means (a file drop, SMTP) brings a transport with the same two steps."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import httpx
+
+from omnirelay.destinations.base import HttpResult, PreparedRequest
+
+
+class Transport(Protocol):
+    def build(self, request: PreparedRequest, body: bytes | None) -> Any:
+        """The request as it will be sent; raising here means nothing was sent."""
+
+    async def send(self, built: Any) -> HttpResult:
+        """Send and answer; every failure is an answer (an error), never an exception."""
+
+
+class HttpTransport:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    def build(self, request: PreparedRequest, body: bytes | None) -> httpx.Request:
+        # a header value that is not ASCII fails here, before anything is on the wire
+        return self.client.build_request(
+            request.method,
+            request.url,
+            content=body,
+            headers={"content-type": "application/json", **request.headers},
+        )
+
+    async def send(self, built: httpx.Request) -> HttpResult:
+        try:
+            response = await self.client.send(built)
+            text = response.text
+        except httpx.TimeoutException as exc:
+            return HttpResult(None, error=f"timeout: {type(exc).__name__}")
+        except httpx.HTTPError as exc:
+            return HttpResult(None, error=f"network: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # anything else is this request's outcome, not the pass's
+            return HttpResult(None, error=f"send failed: {type(exc).__name__}: {exc}")
+        return HttpResult(response.status_code, dict(response.headers), text)
