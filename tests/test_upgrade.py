@@ -8,6 +8,7 @@ import os
 import pytest
 from alembic import command
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from omnirelay.db import create_engine
 from omnirelay.migrations import alembic_config
@@ -55,6 +56,10 @@ async def test_upgrade_from_the_previous_head_keeps_deliveries_and_attempts(
             "INSERT INTO event_attempts (event_id, delivery_id, destination_type,"
             " destination_code, attempt_number, status, attempted_at) VALUES"
             " (1, 1, 'platform', 'meta', 5, 'retry', CURRENT_TIMESTAMP)",
+            # an attempt an older version wrote without its delivery: linked on upgrade
+            "INSERT INTO event_attempts (event_id, delivery_id, destination_type,"
+            " destination_code, attempt_number, status, attempted_at) VALUES"
+            " (1, NULL, 'platform', 'meta', 4, 'retry', CURRENT_TIMESTAMP)",
         ]
         for statement in statements:
             await connection.execute(text(statement), {"t": True})
@@ -73,8 +78,35 @@ async def test_upgrade_from_the_previous_head_keeps_deliveries_and_attempts(
             )
         ).one()
         attempts = (
-            await connection.execute(text("SELECT delivery_id, attempt_number FROM event_attempts"))
+            await connection.execute(
+                text("SELECT delivery_id, attempt_number FROM event_attempts ORDER BY id")
+            )
         ).all()
+    async with engine.begin() as connection:  # a delivery whose subject is not an event
+        await connection.execute(
+            text(
+                "INSERT INTO event_deliveries (id, kind, event_id, subject_ref, storefront_id,"
+                " destination_type, destination_code, destination_key, status, attempt_count,"
+                " attempt_base, next_attempt_at) VALUES (2, 'deploy', NULL, 'ticket-1', 1,"
+                " 'platform', 'meta', 'platform:7', 'pending', 0, 0, CURRENT_TIMESTAMP)"
+            )
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO event_attempts (event_id, delivery_id, destination_type,"
+                " destination_code, attempt_number, status, attempted_at) VALUES"
+                " (NULL, 2, 'platform', 'meta', 1, 'retry', CURRENT_TIMESTAMP)"
+            )
+        )
+    with pytest.raises(IntegrityError):  # an attempt belongs to a delivery
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO event_attempts (event_id, delivery_id, destination_type,"
+                    " destination_code, attempt_number, status, attempted_at) VALUES"
+                    " (1, NULL, 'platform', 'meta', 6, 'retry', CURRENT_TIMESTAMP)"
+                )
+            )
     await engine.dispose()
     assert tuple(delivery) == ("dead", 5, 0, "gave up after 5 attempts", "relay", None)
-    assert [tuple(a) for a in attempts] == [(1, 5)]
+    assert [tuple(a) for a in attempts] == [(1, 5), (1, 4)]

@@ -27,7 +27,8 @@ class ClaimedDelivery(NamedTuple):
 
     id: int
     kind: str
-    event_id: int
+    event_id: int | None  # the subject, when it is an event
+    subject_ref: str | None  # the subject, when it is not (a ticket)
     storefront_id: int
     destination_type: str
     destination_code: str

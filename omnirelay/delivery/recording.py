@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from omnirelay.db import bulk_insert, update_in_chunks
@@ -93,6 +94,7 @@ class BatchRecord:
         # attempt rows, each with the index of its request in ``requests`` (or None)
         self.attempts: list[tuple[int | None, dict[str, Any]]] = []
         self.counted: Counter[tuple[str, str]] = Counter()
+        self.results: dict[int, Any] = {}  # delivery id -> what its send returned
         self.released = {"claimed_by": None, "lease_expires_at": None, "updated_at": now}
 
     def change(self, members: list[ClaimedDelivery], values: dict[str, Any]) -> None:
@@ -200,6 +202,13 @@ class BatchRecord:
         # Fenced: a delivery another worker claimed meanwhile is not changed (its audit row
         # above still says what this worker sent).
         fence = () if self.holder is None else (table.c.claimed_by == self.holder,)
+        if self.results:  # before the claims are released below, while the fence holds
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("delivery_id"), *fence)
+                .values(result=bindparam("delivery_result")),
+                [{"delivery_id": k, "delivery_result": v} for k, v in self.results.items()],
+            )
         for key, ids in self.changes.items():
             values: dict[str, Any] = dict(key)
             if values.pop("count_attempt", False):
@@ -241,6 +250,11 @@ def plan_record(
         secrets = sent.request.secrets
         status_code = sent.result.status_code
         verdicts = _same_verdicts(sent.outcomes, deliveries)
+        record.results |= {
+            o.delivery_id: o.result
+            for o in sent.outcomes
+            if o.result is not None and o.outcome == Outcome.DELIVERED
+        }
         for (outcome, raw_error, retry_after), members in verdicts.items():
             error = scrub(raw_error, secrets)
             if outcome not in (Outcome.SPLIT, Outcome.RESEND):  # decided when sent again

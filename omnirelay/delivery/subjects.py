@@ -64,7 +64,8 @@ def refresh_event_status(
             .group_by(Delivery.event_id, Delivery.status)
         )
         for event_id, status in rows:
-            states[event_id] = states.get(event_id, 0) | _STATE_BITS.get(status, 0)
+            if event_id is not None:
+                states[event_id] = states.get(event_id, 0) | _STATE_BITS.get(status, 0)
     by_status: dict[EventStatus, list[int]] = defaultdict(list)
     for event_id in event_ids:
         by_status[summarize(states.get(event_id, 0))].append(event_id)

@@ -158,6 +158,9 @@ class DeliveryOutcome:
     outcome: Outcome
     error: str | None = None
     retry_after: float | None = None  # seconds, from Retry-After or the platform's hint
+    # what a successful send returned that later steps need (a deploy's platform id),
+    # kept on the delivery
+    result: Any = None
 
 
 @dataclass

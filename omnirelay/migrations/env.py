@@ -24,15 +24,37 @@ def _database_url() -> str:
 
 
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
         compare_server_default=False,
     )
-    with context.begin_transaction():
-        context.run_migrations()
+    if sqlite:
+        # SQLite alters a table by rebuilding it; with foreign keys on, dropping the old
+        # table would cascade to the rows that reference it. The pragma only takes effect
+        # outside a transaction, so it is set before the migrations' transaction begins,
+        # and what they leave is checked before it is set back on.
+        _sqlite_pragma(connection, "PRAGMA foreign_keys=OFF")
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"migration left rows with broken references: {broken[:5]}")
+    finally:
+        if sqlite:
+            _sqlite_pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+def _sqlite_pragma(connection: Connection, statement: str) -> None:
+    if connection.in_transaction():
+        connection.commit()
+    connection.exec_driver_sql(statement)
+    connection.commit()
 
 
 async def _run_async() -> None:

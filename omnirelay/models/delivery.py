@@ -33,14 +33,15 @@ class Delivery(TimestampMixin, Base):
     __tablename__ = "event_deliveries"
     __table_args__ = (
         UniqueConstraint("event_id", "destination_key"),
+        UniqueConstraint("kind", "subject_ref", "destination_key"),
         Index("ix_event_deliveries_kind_due", "kind", "status", "next_attempt_at"),
         Index("ix_event_deliveries_storefront_status", "storefront_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), nullable=False, server_default="relay")
-    event_id: Mapped[int] = mapped_column(
-        ForeignKey("marketing_events.id", ondelete="CASCADE"), nullable=False
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("marketing_events.id", ondelete="CASCADE")
     )
     subject_ref: Mapped[str | None] = mapped_column(String(64), index=True)
     storefront_id: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -90,11 +91,11 @@ class DeliveryAttempt(Base):
     __table_args__ = (Index("ix_event_attempts_event_id", "event_id"),)
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    event_id: Mapped[int] = mapped_column(
-        ForeignKey("marketing_events.id", ondelete="CASCADE"), nullable=False
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("marketing_events.id", ondelete="CASCADE")
     )
-    delivery_id: Mapped[int | None] = mapped_column(
-        ForeignKey("event_deliveries.id", ondelete="CASCADE"), index=True
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("event_deliveries.id", ondelete="CASCADE"), index=True, nullable=False
     )
     destination_type: Mapped[str] = mapped_column(String(20), nullable=False)
     destination_code: Mapped[str] = mapped_column(String(50), nullable=False)

@@ -166,5 +166,6 @@ async def replay_deliveries(session: AsyncSession, request: s.ReplayRequest) -> 
             for d in deliveries
         ],
     )
-    await session.run_sync(refresh_event_status, {d.event_id for d in deliveries}, now)
+    events = {d.event_id for d in deliveries if d.event_id is not None}
+    await session.run_sync(refresh_event_status, events, now)
     return s.ReplayResult(replayed=len(ids), delivery_ids=ids)

@@ -80,7 +80,9 @@ class RelayKind(DeliveryKind):
         known = hint.events if hint else {}
         events = dict(known)
         destinations = routed_destinations(hint.routes if hint else (), self.vault)
-        missing = {d.event_id for d in deliveries if d.event_id not in known}
+        missing = {
+            d.event_id for d in deliveries if d.event_id is not None and d.event_id not in known
+        }
         unresolved = [d for d in deliveries if d.destination_key not in destinations]
         if missing or unresolved:
             async with read() as session:
@@ -120,7 +122,7 @@ class RelayKind(DeliveryKind):
             return None
         outbound = []
         for delivery in members:
-            event = events.get(delivery.event_id)
+            event = events.get(delivery.event_id) if delivery.event_id is not None else None
             if event is None:
                 decided[delivery.id] = ("skipped", "event was deleted")
                 continue
