@@ -43,7 +43,7 @@ from omnirelay.models import (
     Storefront,
 )
 from omnirelay.pipeline import create_worker
-from omnirelay.relay.ingest_service import ingest_batch
+from omnirelay.relay.ingest_service import judge_items, store_batch
 from omnirelay.security import Vault
 from omnirelay.tuning import tune_for_throughput
 
@@ -119,7 +119,7 @@ async def prepare_backlog(
         )
     for start in range(0, len(payloads), 1000):
         async with session_scope(factory) as session:
-            result = await ingest_batch(session, payloads[start : start + 1000])
+            result = await store_batch(session, judge_items(payloads[start : start + 1000]))
             assert result.accepted == len(payloads[start : start + 1000]), result
     await engine.dispose()
 
@@ -360,7 +360,7 @@ async def worker_processes(
             await workers_connected(factory, processes)
             async with session_scope(factory) as session:
                 for start in range(0, len(payloads), 1000):
-                    await ingest_batch(session, payloads[start : start + 1000])
+                    await store_batch(session, judge_items(payloads[start : start + 1000]))
             started = time.perf_counter()
             while await delivered_count(factory) < len(payloads):
                 await asyncio.sleep(0.02)

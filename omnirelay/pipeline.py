@@ -20,8 +20,6 @@ from omnirelay.relay.preparing import Preparer
 from omnirelay.relay.routing import RelayRouting
 from omnirelay.security import Vault
 
-KINDS = ("relay",)
-
 
 def dispatcher() -> Dispatcher:
     """Every domain's part of routing a stored event."""

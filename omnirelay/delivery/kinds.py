@@ -41,10 +41,10 @@ class WorkBatch:
     target's credential values, scrubbed from every error recorded for the batch."""
 
     code: str  # the sender: a destination code, a provider, an ad platform
-    items: Sequence[Any]
+    items: Sequence[Item]
     secrets: Sequence[str] = ()
 
-    def with_items(self, items: Sequence[Any]) -> Self:
+    def with_items(self, items: Sequence[Item]) -> Self:
         return dataclasses.replace(self, items=items)
 
 

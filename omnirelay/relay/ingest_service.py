@@ -127,7 +127,3 @@ async def store_batch(session: AsyncSession, judged: JudgedBatch) -> IngestResul
         duplicates=len(rows) - inserted,
         rejected=rejected,
     )
-
-
-async def ingest_batch(session: AsyncSession, items: Sequence[Any]) -> IngestResult:
-    return await store_batch(session, judge_items(items))

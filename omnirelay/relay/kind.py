@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,7 @@ from omnirelay.destinations.base import (
     Destination,
     DestinationTarget,
     HttpResult,
+    OutboundEvent,
     Outcome,
     Prepared,
     PreparedRequest,
@@ -140,9 +142,8 @@ class RelayKind(DeliveryKind):
         return RelayBatch(code, outbound, secret_values(target), module=module, target=target)
 
     async def prepare(self, batch: RelayBatch) -> Prepared:
-        return await self.preparer.prepare(
-            batch.code, batch.module, list(batch.items), batch.target
-        )
+        events = cast("list[OutboundEvent]", list(batch.items))  # as _batch made them
+        return await self.preparer.prepare(batch.code, batch.module, events, batch.target)
 
     def classify(
         self, batch: RelayBatch, request: PreparedRequest, result: HttpResult
