@@ -17,8 +17,9 @@ from fastapi.responses import JSONResponse
 from omnirelay.config import Settings, get_settings
 from omnirelay.db import create_engine, create_sessionmaker, is_db_unavailable
 from omnirelay.errors import DatabaseUnavailable, OmniRelayError
+from omnirelay.keys import service as keys_service
 from omnirelay.metrics import Metrics
-from omnirelay.security import Vault
+from omnirelay.security import KeyCache, LoginGuard, Vault
 
 if TYPE_CHECKING:
     from omnirelay.delivery.worker import Worker
@@ -154,6 +155,9 @@ def create_app(
     app.state.vault = Vault(settings.encryption_keys())
     app.state.metrics = Metrics()
     app.state.wake_worker = lambda: None
+    app.state.login_guard = LoginGuard(settings.auth_failures_per_minute)
+    app.state.key_cache = KeyCache(keys_service.load_key, keys_service.touch_key)
+    app.state.keys_touched = {}
     from omnirelay.health import migration_head
 
     app.state.migration_head = migration_head()
@@ -164,6 +168,7 @@ def create_app(
 
 def _include_routers(app: FastAPI) -> None:
     from omnirelay.health import router as health_router
+    from omnirelay.keys.endpoints import router as keys_router
     from omnirelay.relay.events_endpoints import router as events_router
     from omnirelay.relay.ingest_endpoints import router as ingest_router
     from omnirelay.storefronts.endpoints import router as admin_router
@@ -172,3 +177,4 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(ingest_router)
     app.include_router(admin_router)
     app.include_router(events_router)
+    app.include_router(keys_router)

@@ -13,10 +13,17 @@ import typer
 
 from omnirelay.config import Settings
 from omnirelay.errors import OmniRelayError
+from omnirelay.keys.cli import keys_app
 
 app = typer.Typer(help="omnirelay: server-side marketing event relay.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.callback()
+def _keys(ctx: typer.Context) -> None:
+    ctx.obj = _settings()
 
 
 def _settings() -> Settings:

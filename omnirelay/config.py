@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     debug: bool = False
     log_level: str = "INFO"
 
+    # failed authentications per client and minute before it is answered 429
+    auth_failures_per_minute: int = Field(default=20, ge=1, le=100_000)
+
     max_request_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     max_batch_items: int = Field(default=10_000, ge=1)
 

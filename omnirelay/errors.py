@@ -40,6 +40,20 @@ class Unauthorized(OmniRelayError):
     code = "unauthorized"
 
 
+class Forbidden(OmniRelayError):
+    status_code = 403
+    code = "forbidden"
+
+
+class TooManyRequests(OmniRelayError):
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class PayloadTooLarge(OmniRelayError):
     status_code = 413
     code = "payload_too_large"

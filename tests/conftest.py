@@ -56,6 +56,7 @@ TABLES = (
     "platform_credentials",
     "storefront_sgtm_config",
     "storefronts",
+    "api_keys",
 )
 
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
+from omnirelay.models.api_key import ApiKey
 from omnirelay.models.base import Base
 from omnirelay.models.delivery import (
     Delivery,
@@ -24,6 +25,7 @@ def table_of(model: Any) -> Table:
 
 __all__ = [
     "AdAnalyticsPlatform",
+    "ApiKey",
     "Base",
     "Delivery",
     "DeliveryAttempt",

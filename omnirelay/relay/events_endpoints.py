@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from omnirelay.deps import DbSession, after_commit
 from omnirelay.relay import events_schemas as s
 from omnirelay.relay import events_service as service
-from omnirelay.security import require_basic_auth
+from omnirelay.security import require
 from omnirelay.storefronts.schemas import Page
 
-router = APIRouter(prefix="/admin/v1", tags=["events"], dependencies=[Depends(require_basic_auth)])
+router = APIRouter(prefix="/admin/v1", tags=["events"])
 
 
-@router.get("/events", response_model=Page[s.EventSummary])
+@router.get("/events", response_model=Page[s.EventSummary], dependencies=[require("read")])
 async def list_events(
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -47,14 +47,14 @@ async def list_events(
     )
 
 
-@router.get("/events/{event_pk}", response_model=s.EventDetail)
+@router.get("/events/{event_pk}", response_model=s.EventDetail, dependencies=[require("read")])
 async def read_event(event_pk: int, session: DbSession) -> s.EventDetail:
     """An event with its payload, each destination's delivery state and every attempt,
     with the exact (secret-scrubbed) request that was sent."""
     return await service.event_detail(session, event_pk)
 
 
-@router.post("/deliveries/replay", response_model=s.ReplayResult)
+@router.post("/deliveries/replay", response_model=s.ReplayResult, dependencies=[require("admin")])
 async def replay(body: s.ReplayRequest, request: Request, session: DbSession) -> s.ReplayResult:
     result = await service.replay_deliveries(session, body)
     after_commit(session, request.app.state.wake_worker)

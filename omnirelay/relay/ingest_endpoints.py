@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from omnirelay.deps import DbSession, after_commit
 from omnirelay.errors import InvalidInput, PayloadTooLarge
 from omnirelay.relay.ingest_schemas import BatchEnvelope, IngestResult
 from omnirelay.relay.ingest_service import judge_items, store_batch
-from omnirelay.security import require_basic_auth
+from omnirelay.security import Principal, require
 
-router = APIRouter(prefix="/v1", tags=["ingestion"], dependencies=[Depends(require_basic_auth)])
+router = APIRouter(prefix="/v1", tags=["ingestion"])
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:
@@ -53,13 +55,20 @@ def parse_envelope(body: bytes, max_items: int) -> BatchEnvelope:
 
 
 @router.post("/events", response_model=IngestResult)
-async def post_events(request: Request, session: DbSession) -> IngestResult:
+async def post_events(
+    request: Request,
+    principal: Annotated[Principal, require("ingest")],  # before the session is opened
+    session: DbSession,
+) -> IngestResult:
     """Accept an OMS batch. Each item is judged on its own; accepted items are durable
-    (committed) before the answer is sent."""
+    (committed) before the answer is sent. A key limited to some storefronts has the
+    items for any other rejected, by index."""
     settings = request.app.state.settings
     body = await read_limited_body(request, settings.max_request_body_bytes)
     envelope = parse_envelope(body, settings.max_batch_items)
     judged = judge_items(envelope.data)  # CPU work stays outside the transaction
+    if principal.storefronts is not None:
+        judged.restrict_to(principal.storefronts)
     result = await store_batch(session, judged)
     if result.accepted:
         metrics, accepted = request.app.state.metrics, result.accepted

@@ -3,7 +3,7 @@ rows with bulk statements in the caller's transaction (duplicates skipped by the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -48,6 +48,24 @@ class JudgedBatch:
     received: int
     rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     rejected: list[RejectedItem] = field(default_factory=list)
+
+    def restrict_to(self, storefronts: Collection[str]) -> None:
+        """Reject the items for a storefront the caller may not post for."""
+        allowed = []
+        for index, row in self.rows:
+            code = row["storefront_code"]
+            if code in storefronts:
+                allowed.append((index, row))
+                continue
+            self.rejected.append(
+                RejectedItem(
+                    index=index,
+                    field="storefront_id",
+                    reason=f"this key may not post events for storefront {code!r}",
+                    order_id=row["event_id"],
+                )
+            )
+        self.rows = allowed
 
 
 def judge_items(items: Sequence[Any]) -> JudgedBatch:

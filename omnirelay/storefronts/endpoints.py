@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from omnirelay.deps import DbSession, VaultDep
-from omnirelay.security import require_basic_auth
+from omnirelay.security import require
 from omnirelay.storefronts import schemas as s
 from omnirelay.storefronts import service
 
-router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(require_basic_auth)])
+router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[require("admin")])
 
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
