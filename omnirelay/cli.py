@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 from datetime import datetime
 from typing import Annotated
@@ -28,15 +27,14 @@ def _keys(ctx: typer.Context) -> None:
 
 def _settings() -> Settings:
     from omnirelay.config import get_settings
+    from omnirelay.logs import configure_logging
 
     try:
         settings = get_settings()
     except OmniRelayError as exc:
         typer.secho(f"configuration error: {exc.detail}", fg="red", err=True)
         raise typer.Exit(2) from None
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     return settings
 
 

@@ -28,10 +28,11 @@ from omnirelay.delivery import recording
 from omnirelay.delivery.backoff import retry_delay
 from omnirelay.delivery.claim import ClaimedDelivery
 from omnirelay.delivery.kinds import DeliveryKind, Plan, Registry, WorkBatch
-from omnirelay.delivery.recording import BatchReport, SentRequest, scrub
+from omnirelay.delivery.recording import BatchReport, SentRequest, redactor_of
 from omnirelay.destinations.base import Outcome, PreparedRequest, all_outcomes
 from omnirelay.metrics import Metrics
 from omnirelay.models.base import utcnow
+from omnirelay.redaction import scrub
 
 log = logging.getLogger("omnirelay.worker")
 RECORD_RETRY_MAX_SECONDS = 5.0
@@ -150,7 +151,7 @@ class DeliveryEngine:
                 error = f"request could not be built: {type(exc).__name__}: {exc}"
                 outcome = Outcome.PERMANENT.value
                 for delivery_id in request.delivery_ids:
-                    report.decided[delivery_id] = (outcome, scrub(error, request.secrets))
+                    report.decided[delivery_id] = (outcome, redactor_of(request).scrub(error))
                 return
             started = time.perf_counter()
             result = await kind.transport.send(built)

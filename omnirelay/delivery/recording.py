@@ -22,7 +22,7 @@ from omnirelay.models import (
     DeliveryStatus,
     table_of,
 )
-from omnirelay.security import MASK
+from omnirelay.redaction import Redactor, request_redactor
 
 RESPONSE_LIMIT = 4096  # characters of a response body kept in the audit
 
@@ -45,28 +45,28 @@ class BatchReport:
     released: list[int] = field(default_factory=list)
 
 
-def scrub(text: str | None, secrets: list[str]) -> str | None:
-    if text is None:
-        return None
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, MASK)
-    return text
+def redactor_of(request: PreparedRequest) -> Redactor:
+    """What masks the secrets of a request in everything recorded about it."""
+    return request_redactor(request.url, request.headers, request.secrets)
 
 
 def _request_row(sent: SentRequest) -> dict[str, Any]:
+    """The request as the audit keeps it. Its headers are not kept: they carry the
+    credentials of most platforms, and the audit needs none of them."""
     code, request = sent.destination_code, sent.request
+    redactor = redactor_of(request)
     body = sent.body.decode("utf-8", "replace") if sent.body is not None else None
-    response = sent.result.body[:RESPONSE_LIMIT] if sent.result.body else None
+    # scrubbed before it is cut, so no secret is cut in two and half of it kept
+    response = redactor.scrub(sent.result.body[: RESPONSE_LIMIT * 2]) or ""
     return {
         "destination_code": code,
         "method": request.method,
-        "url": scrub(request.url, request.secrets) or "",
-        "request_body": scrub(body, request.secrets),
+        "url": redactor.scrub_url(request.url),
+        "request_body": redactor.scrub(body),
         "event_count": len(request.delivery_ids),
         "http_status": sent.result.status_code,
-        "response_body": scrub(response, request.secrets),
-        "error": scrub(sent.result.error, request.secrets),
+        "response_body": response[:RESPONSE_LIMIT] or None,
+        "error": redactor.scrub(sent.result.error),
         "duration_ms": sent.duration_ms,
     }
 
@@ -247,7 +247,7 @@ def plan_record(
     record = BatchRecord(now, next_attempt, max_attempts, holder)
     record.requests = [_request_row(sent) for sent in report.sent]
     for index, sent in enumerate(report.sent):
-        secrets = sent.request.secrets
+        redactor = redactor_of(sent.request)
         status_code = sent.result.status_code
         verdicts = _same_verdicts(sent.outcomes, deliveries)
         record.results |= {
@@ -256,7 +256,7 @@ def plan_record(
             if o.result is not None and o.outcome == Outcome.DELIVERED
         }
         for (outcome, raw_error, retry_after), members in verdicts.items():
-            error = scrub(raw_error, secrets)
+            error = redactor.scrub(raw_error)
             if outcome not in (Outcome.SPLIT, Outcome.RESEND):  # decided when sent again
                 record.settle(members, outcome, error, retry_after, status_code)
             record.attempted(

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import httpx
 
 from omnirelay.destinations.base import HttpResult, PreparedRequest
+from omnirelay.logs import redact_library_logs
 
 
 class Transport(Protocol):
@@ -21,6 +22,9 @@ class Transport(Protocol):
 class HttpTransport:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
+        # httpx logs every request line, query string (and so several platforms' tokens)
+        # included
+        redact_library_logs()
 
     def build(self, request: PreparedRequest, body: bytes | None) -> httpx.Request:
         # a header value that is not ASCII fails here, before anything is on the wire

@@ -115,7 +115,9 @@ class PreparedRequest:
     delivery_ids: list[int]
     json_body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    # secret values that must be scrubbed from anything recorded (URL, body, response)
+    # the raw secret values the request carries (in its URL, headers or body): masked, in
+    # every form they can take (URL-encoded, JSON-escaped, base64, ...), in everything
+    # recorded about the request (omnirelay.redaction derives the forms)
     secrets: list[str] = field(default_factory=list)
     # per delivery: data dropped because it could not be normalized, etc.
     warnings: dict[int, list[str]] = field(default_factory=dict)

@@ -207,7 +207,7 @@ class MetaConversionsApi:
 
         base = target.base_url_override or GRAPH_BASE_URL
         url = f"{base}/{version}/{pixel_id}/events?access_token={quote(token, safe='')}"
-        secrets = sorted({token, quote(token, safe="")})
+        secrets = [token]
         app_secret = payload_str(creds, "app_secret")
         if app_secret:  # apps with "Require App Secret" need the HMAC proof of the token
             proof = hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()

@@ -20,6 +20,7 @@ from omnirelay.models import (
     SgtmConfig,
     Storefront,
 )
+from omnirelay.redaction import mask_url, mask_urls
 from omnirelay.security import MASK, Vault
 from omnirelay.storefronts import schemas as s
 
@@ -173,7 +174,7 @@ def sgtm_out(config: SgtmConfig, vault: Vault) -> s.SgtmConfigOut:
     return s.SgtmConfigOut(
         id=config.id,
         storefront_id=config.storefront_id,
-        sgtm_url=config.sgtm_url,
+        sgtm_url=mask_url(config.sgtm_url),
         client_type=config.client_type,
         measurement_id=config.measurement_id,
         api_secret=MASK if config.api_secret_encrypted else None,
@@ -455,8 +456,8 @@ def credential_out(
         storefront_id=credential.storefront_id,
         platform_id=credential.platform_id,
         platform_code=platform.platform_code,
-        credentials={k: (v if k in shown else MASK) for k, v in values.items()},
-        settings=credential.settings,
+        credentials={k: (mask_url(v) if k in shown else MASK) for k, v in values.items()},
+        settings=mask_urls(credential.settings),
         event_types=credential.event_types,
         event_name_map=credential.event_name_map,
         is_active=credential.is_active,

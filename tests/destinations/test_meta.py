@@ -103,7 +103,7 @@ async def test_purchase_payload_fields_hashing_and_url() -> None:
     assert request.url == (
         "https://graph.facebook.com/v25.0/1234567890/events?access_token=EAAB%2Bsecret%2Ftoken"
     )
-    assert TOKEN in request.secrets and "EAAB%2Bsecret%2Ftoken" in request.secrets
+    assert request.secrets == [TOKEN]  # raw: omnirelay.redaction derives its encoded forms
     assert "test_event_code" not in request.json_body
     [sent] = request.json_body["data"]
     assert sent["event_name"] == "Purchase"
