@@ -13,7 +13,9 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from omnirelay import surface
 from omnirelay.config import Settings, get_settings
 from omnirelay.db import create_engine, create_sessionmaker, is_db_unavailable
 from omnirelay.errors import DatabaseUnavailable, OmniRelayError
@@ -74,6 +76,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OmniRelayError)
     async def _omnirelay_error(_: Request, exc: OmniRelayError) -> JSONResponse:
         return _error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # 404 for an unknown path, 405 for a wrong method: in the service's error shape
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": code, "detail": exc.detail},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -150,6 +163,10 @@ def create_app(
         version="0.1.0",
         description="Server-side marketing backbone: ingest, deliver, audit.",
         lifespan=lifespan,
+        # without PUBLIC_DOCS these are served behind a read key (omnirelay.surface)
+        docs_url="/docs" if settings.public_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.public_docs else None,
     )
     app.state.settings = settings
     app.state.vault = Vault(settings.encryption_keys())
@@ -163,6 +180,7 @@ def create_app(
     app.state.migration_head = migration_head()
     _install_error_handlers(app)
     _include_routers(app)
+    surface.install(app, settings.public_docs)
     return app
 
 

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     debug: bool = False
     log_level: str = "INFO"
 
+    # /docs and /openapi.json, /metrics without credentials (else they need the read scope)
+    public_docs: bool = False
+    public_metrics: bool = False
     # failed authentications per client and minute before it is answered 429
     auth_failures_per_minute: int = Field(default=20, ge=1, le=100_000)
 

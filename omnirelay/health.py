@@ -11,6 +11,7 @@ from omnirelay.delivery.worker import refresh_queue_metrics
 from omnirelay.errors import ServiceUnavailable
 from omnirelay.metrics import metrics_response
 from omnirelay.migrations import alembic_config
+from omnirelay.security import check_scope
 
 router = APIRouter(tags=["health"])
 
@@ -51,5 +52,9 @@ async def ready(request: Request) -> dict[str, str]:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
+    """Prometheus text; a scraper authenticates with a read key (Basic) unless
+    ``PUBLIC_METRICS`` is on."""
+    if not request.app.state.settings.public_metrics:
+        await check_scope(request, "read")
     await refresh_queue_metrics(request.app.state.sessionmaker, request.app.state.metrics)
     return metrics_response(request.app.state.metrics)

@@ -293,6 +293,14 @@ _basic_scheme = _BasicScheme(description="API key id as user name, its secret as
 _bearer_scheme = _BearerScheme(description="<key id>.<secret>")
 
 
+async def check_scope(request: Request, scope: Scope) -> Principal:
+    """The caller if it has ``scope``: 401 when unknown, 403 when it lacks the scope."""
+    principal = await authenticate(request)
+    if scope not in principal.scopes:
+        raise Forbidden(f"this key does not have the {scope!r} scope")
+    return principal
+
+
 def require(scope: Scope) -> Any:
     """The dependency of an endpoint that needs ``scope``."""
 
@@ -301,10 +309,7 @@ def require(scope: Scope) -> Any:
         _basic: Any = Depends(_basic_scheme),
         _bearer: Any = Depends(_bearer_scheme),
     ) -> Principal:
-        principal = await authenticate(request)
-        if scope not in principal.scopes:
-            raise Forbidden(f"this key does not have the {scope!r} scope")
-        return principal
+        return await check_scope(request, scope)
 
     dependency.__name__ = f"require_{scope}"
     return Depends(dependency)
