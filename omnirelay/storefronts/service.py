@@ -346,7 +346,8 @@ async def update_platform(
     session: AsyncSession, ref: int | str, body: s.PlatformUpdate
 ) -> AdAnalyticsPlatform:
     platform = await get_platform(session, ref)
-    values = body.model_dump(exclude_unset=True)
+    # Only the fields sent, but each in full: nested specs keep their defaults (secret, required).
+    values = body.model_dump(include=body.model_fields_set)
     for name, value in values.items():
         if value is None and name in (
             "name",

@@ -658,7 +658,10 @@ async def test_platform_create_update_delete(
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["name"] == "Acme Conversions v2"
-    assert [f["name"] for f in patched.json()["credential_fields"]] == ["api_key"]
+    # a field spec sent in a PATCH gets the same defaults as one sent at creation
+    assert patched.json()["credential_fields"] == [
+        {"name": "api_key", "label": "API key", "secret": True, "required": True}
+    ]
     assert patched.json()["docs_url"] is None
     assert patched.json()["category"] == "affiliate"
     assert "platform_code" in error_fields(
