@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from omnirelay.crud import Page
 from omnirelay.delivery import schemas as s
 from omnirelay.delivery import service
 from omnirelay.delivery.worker import refresh_queue_metrics
 from omnirelay.deps import DbSession, after_commit
 from omnirelay.security import require_basic_auth
-from omnirelay.storefronts.schemas import Page
 
 router = APIRouter(prefix="/admin/v1", tags=["events"], dependencies=[Depends(require_basic_auth)])
 metrics_router = APIRouter(tags=["metrics"])

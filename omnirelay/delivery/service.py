@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnirelay.crud import paginate
 from omnirelay.delivery import schemas as s
 from omnirelay.delivery.recording import refresh_event_status
 from omnirelay.errors import InvalidInput, NotFound
@@ -20,7 +21,7 @@ from omnirelay.models import (
     MarketingEvent,
 )
 from omnirelay.models.base import utcnow
-from omnirelay.storefronts.service import get_storefront, paginate
+from omnirelay.storefronts.service import get_storefront
 
 REPLAYABLE = {DeliveryStatus.DEAD.value, DeliveryStatus.SKIPPED.value, DeliveryStatus.PENDING.value}
 

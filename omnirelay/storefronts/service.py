@@ -5,13 +5,14 @@ Services flush, never commit: the request's session scope owns the transaction.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnirelay.crud import MAX_ID, paginate
 from omnirelay.errors import Conflict, InvalidInput, NotFound
 from omnirelay.models import (
     AdAnalyticsPlatform,
@@ -23,25 +24,7 @@ from omnirelay.models import (
 from omnirelay.security import MASK, Vault
 from omnirelay.storefronts import schemas as s
 
-M = TypeVar("M")
 _URL = TypeAdapter(AnyHttpUrl)
-
-
-async def paginate(
-    session: AsyncSession,
-    statement: Select[Any] | Select[Any, Any],
-    limit: int,
-    offset: int,
-    *,
-    whole_rows: bool = False,
-) -> tuple[list[Any], int]:
-    """One page and the total; entities, or whole rows when the select joins several."""
-    total = (
-        await session.execute(select(func.count()).select_from(statement.subquery()))
-    ).scalar_one()
-    result = await session.execute(statement.limit(limit).offset(offset))
-    rows = result.all() if whole_rows else result.scalars().all()
-    return list(rows), int(total)
 
 
 def _as_id(ref: int | str) -> int | None:
@@ -52,7 +35,7 @@ def _as_id(ref: int | str) -> int | None:
         number = int(ref)
     else:
         return None
-    return number if 1 <= number <= s.MAX_ID else None
+    return number if 1 <= number <= MAX_ID else None
 
 
 def _contains(column: Any, q: str) -> Any:
