@@ -70,7 +70,7 @@ def key_of(model: type[Any], ref: Ref) -> int | uuid.UUID | None:
         return _int_key(ref)
     if key_type is uuid.UUID:
         return _uuid_key(ref)
-    raise TypeError(f"{model.__name__} has a {key_type.__name__} key; only int and UUID are kept")
+    raise TypeError(f"{model.__name__} has a {key_type.__name__} key; int and UUID keys only")
 
 
 def _int_key(ref: Ref) -> int | None:

@@ -222,6 +222,13 @@ def test_partial_update_sets_only_the_fields_sent() -> None:
     )
 
 
+def test_an_empty_partial_update_changes_nothing() -> None:
+    thing = Thing(code="widget", label="Widget", note="keep me")
+    apply_update(thing, ThingUpdate())
+    apply_update(thing, ThingUpdate(code="gadget"), exclude={"code"})
+    assert (thing.code, thing.label, thing.note) == ("widget", "Widget", "keep me")
+
+
 def test_partial_update_null_clears_only_nullable_columns() -> None:
     thing = Thing(code="widget", label="Widget", note="a note", spec={"kind": "a"})
     apply_update(thing, ThingUpdate.model_validate({"code": None, "note": None, "spec": None}))
