@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from omnirelay.crud import Page
 from omnirelay.deps import DbSession, after_commit
 from omnirelay.relay import events_schemas as s
 from omnirelay.relay import events_service as service
 from omnirelay.security import require
-from omnirelay.storefronts.schemas import Page
 
 router = APIRouter(prefix="/admin/v1", tags=["events"])
 

@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnirelay.crud import paginate
 from omnirelay.delivery.subjects import refresh_event_status
 from omnirelay.errors import InvalidInput, NotFound
 from omnirelay.models import (
@@ -20,7 +21,7 @@ from omnirelay.models import (
 )
 from omnirelay.models.base import utcnow
 from omnirelay.relay import events_schemas as s
-from omnirelay.storefronts.service import get_storefront, paginate
+from omnirelay.storefronts.service import get_storefront
 
 REPLAYABLE = {DeliveryStatus.DEAD.value, DeliveryStatus.SKIPPED.value, DeliveryStatus.PENDING.value}
 

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from omnirelay.crud import MAX_ID, Page
 from omnirelay.deps import DbSession, VaultDep
 from omnirelay.security import require
 from omnirelay.storefronts import schemas as s
@@ -15,24 +16,24 @@ router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[require("ad
 
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0, le=s.MAX_ID)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
 # ---- storefronts -------------------------------------------------------------------------
 
 
-@router.get("/storefronts", response_model=s.Page[s.StorefrontOut])
+@router.get("/storefronts", response_model=Page[s.StorefrontOut])
 async def list_storefronts(
     session: DbSession,
     limit: Limit = 50,
     offset: Offset = 0,
     is_active: bool | None = None,
     q: Annotated[str | None, Query(description="code or name contains")] = None,
-) -> s.Page[s.StorefrontOut]:
+) -> Page[s.StorefrontOut]:
     items, total = await service.list_storefronts(
         session, limit=limit, offset=offset, is_active=is_active, q=q
     )
-    return s.Page(
+    return Page(
         items=[service.storefront_out(i) for i in items], total=total, limit=limit, offset=offset
     )
 
@@ -64,7 +65,7 @@ async def delete_storefront(storefront: str, session: DbSession) -> Response:
 # ---- sGTM configs ------------------------------------------------------------------------
 
 
-@router.get("/sgtm-configs", response_model=s.Page[s.SgtmConfigOut])
+@router.get("/sgtm-configs", response_model=Page[s.SgtmConfigOut])
 async def list_sgtm_configs(
     session: DbSession,
     vault: VaultDep,
@@ -73,7 +74,7 @@ async def list_sgtm_configs(
     storefront_id: str | None = None,
     is_active: bool | None = None,
     client_type: Literal["ga4", "custom"] | None = None,
-) -> s.Page[s.SgtmConfigOut]:
+) -> Page[s.SgtmConfigOut]:
     items, total = await service.list_sgtm_configs(
         session,
         limit=limit,
@@ -82,7 +83,7 @@ async def list_sgtm_configs(
         is_active=is_active,
         client_type=client_type,
     )
-    return s.Page(
+    return Page(
         items=[service.sgtm_out(i, vault) for i in items], total=total, limit=limit, offset=offset
     )
 
@@ -116,7 +117,7 @@ async def delete_sgtm_config(config_id: int, session: DbSession) -> Response:
 # ---- platforms ---------------------------------------------------------------------------
 
 
-@router.get("/platforms", response_model=s.Page[s.PlatformOut])
+@router.get("/platforms", response_model=Page[s.PlatformOut])
 async def list_platforms(
     session: DbSession,
     limit: Limit = 100,
@@ -125,7 +126,7 @@ async def list_platforms(
     category: s.Category | None = None,
     auth_type: s.AuthType | None = None,
     q: Annotated[str | None, Query(description="code or name contains")] = None,
-) -> s.Page[s.PlatformOut]:
+) -> Page[s.PlatformOut]:
     items, total = await service.list_platforms(
         session,
         limit=limit,
@@ -135,7 +136,7 @@ async def list_platforms(
         auth_type=auth_type,
         q=q,
     )
-    return s.Page(
+    return Page(
         items=[s.PlatformOut.model_validate(i) for i in items],
         total=total,
         limit=limit,
@@ -170,7 +171,7 @@ async def delete_platform(platform: str, session: DbSession) -> Response:
 # ---- credentials -------------------------------------------------------------------------
 
 
-@router.get("/credentials", response_model=s.Page[s.CredentialOut])
+@router.get("/credentials", response_model=Page[s.CredentialOut])
 async def list_credentials(
     session: DbSession,
     vault: VaultDep,
@@ -179,7 +180,7 @@ async def list_credentials(
     storefront_id: str | None = None,
     platform: Annotated[str | None, Query(description="platform id or code")] = None,
     is_active: bool | None = None,
-) -> s.Page[s.CredentialOut]:
+) -> Page[s.CredentialOut]:
     rows, total = await service.list_credentials(
         session,
         limit=limit,
@@ -188,7 +189,7 @@ async def list_credentials(
         platform=platform,
         is_active=is_active,
     )
-    return s.Page(
+    return Page(
         items=[service.credential_out(c, p, vault) for c, p in rows],
         total=total,
         limit=limit,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -29,10 +29,6 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 EventType = Annotated[
     str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=50)
 ]
-T = TypeVar("T")
-
-# Ids are 32-bit INTEGER columns on PostgreSQL and MySQL; larger numbers name nothing.
-MAX_ID = 2**31 - 1
 URL_MAX_LENGTH = 500  # sgtm_url and docs_url are VARCHAR(500)
 
 
@@ -44,13 +40,6 @@ def _fits_column(url: AnyHttpUrl) -> AnyHttpUrl:
 
 
 HttpUrl500 = Annotated[AnyHttpUrl, AfterValidator(_fits_column)]
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
 
 
 class _Out(BaseModel):

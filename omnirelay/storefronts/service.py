@@ -1,18 +1,28 @@
 """Storefronts, sGTM configs, platforms and credentials: the admin domain logic.
 
+Paging, lookups, conflicts and partial updates come from ``omnirelay.crud``; what is left here
+are this domain's rules: unique codes, secrets stored encrypted and shown masked, credentials
+checked against their platform, no delete while stored data still refers to the row.
 Services flush, never commit: the request's session scope owns the transaction.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
-from sqlalchemy import Select, exists, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnirelay.errors import Conflict, InvalidInput, NotFound
+from omnirelay.crud import (
+    apply_update,
+    contains_text,
+    flush_or_conflict,
+    get_or_404,
+    paginate,
+    to_out,
+)
+from omnirelay.errors import Conflict, InvalidInput
 from omnirelay.models import (
     AdAnalyticsPlatform,
     MarketingEvent,
@@ -24,48 +34,7 @@ from omnirelay.redaction import mask_url, mask_urls
 from omnirelay.security import MASK, Vault
 from omnirelay.storefronts import schemas as s
 
-M = TypeVar("M")
 _URL = TypeAdapter(AnyHttpUrl)
-
-
-async def paginate(
-    session: AsyncSession,
-    statement: Select[Any] | Select[Any, Any],
-    limit: int,
-    offset: int,
-    *,
-    whole_rows: bool = False,
-) -> tuple[list[Any], int]:
-    """One page and the total; entities, or whole rows when the select joins several."""
-    total = (
-        await session.execute(select(func.count()).select_from(statement.subquery()))
-    ).scalar_one()
-    result = await session.execute(statement.limit(limit).offset(offset))
-    rows = result.all() if whole_rows else result.scalars().all()
-    return list(rows), int(total)
-
-
-def _as_id(ref: int | str) -> int | None:
-    """The integer a reference names, when it is one a row can have."""
-    if isinstance(ref, int):
-        number = ref
-    elif ref.isascii() and ref.isdigit():  # str.isdigit alone accepts "²", which int() refuses
-        number = int(ref)
-    else:
-        return None
-    return number if 1 <= number <= s.MAX_ID else None
-
-
-def _contains(column: Any, q: str) -> Any:
-    # autoescape: "_" and "%" in a search are literal characters, not LIKE wildcards.
-    return func.lower(column).contains(q.lower(), autoescape=True)
-
-
-async def _flush_or_conflict(session: AsyncSession, message: str) -> None:
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(message) from None
 
 
 # ---- storefronts -------------------------------------------------------------------------
@@ -73,28 +42,11 @@ async def _flush_or_conflict(session: AsyncSession, message: str) -> None:
 
 async def get_storefront(session: AsyncSession, ref: int | str) -> Storefront:
     """``ref`` is the integer id or the code; a numeric code is found when no id matches."""
-    storefront = None
-    number = _as_id(ref)
-    if number is not None:
-        storefront = await session.get(Storefront, number)
-    if storefront is None and isinstance(ref, str):
-        storefront = (
-            await session.execute(select(Storefront).where(Storefront.code == ref))
-        ).scalar_one_or_none()
-    if storefront is None:
-        raise NotFound(f"storefront {ref!r} does not exist")
-    return storefront
+    return await get_or_404(session, Storefront, ref, what="storefront", alternate=Storefront.code)
 
 
 def storefront_out(storefront: Storefront) -> s.StorefrontOut:
-    return s.StorefrontOut(
-        id=storefront.id,
-        storefront_id=storefront.code,
-        name=storefront.name,
-        is_active=storefront.is_active,
-        created_at=storefront.created_at,
-        updated_at=storefront.updated_at,
-    )
+    return to_out(s.StorefrontOut, storefront, storefront_id=storefront.code)
 
 
 async def list_storefronts(
@@ -105,7 +57,7 @@ async def list_storefronts(
         statement = statement.where(Storefront.is_active == is_active)
     if q:
         statement = statement.where(
-            or_(_contains(Storefront.code, q), _contains(Storefront.name, q))
+            or_(contains_text(Storefront.code, q), contains_text(Storefront.name, q))
         )
     return await paginate(session, statement, limit, offset)
 
@@ -122,7 +74,7 @@ async def create_storefront(session: AsyncSession, body: s.StorefrontCreate) -> 
         raise Conflict(f"storefront_id {body.storefront_id!r} already exists")
     storefront = Storefront(code=body.storefront_id, name=body.name, is_active=body.is_active)
     session.add(storefront)
-    await _flush_or_conflict(session, f"storefront_id {body.storefront_id!r} already exists")
+    await flush_or_conflict(session, f"storefront_id {body.storefront_id!r} already exists")
     return storefront
 
 
@@ -130,15 +82,15 @@ async def update_storefront(
     session: AsyncSession, ref: int | str, body: s.StorefrontUpdate
 ) -> Storefront:
     storefront = await get_storefront(session, ref)
-    if body.storefront_id is not None and body.storefront_id != storefront.code:
-        if await _code_taken(session, body.storefront_id, storefront.id):
-            raise Conflict(f"storefront_id {body.storefront_id!r} already exists")
-        storefront.code = body.storefront_id
-    if body.name is not None:
-        storefront.name = body.name
-    if body.is_active is not None:
-        storefront.is_active = body.is_active
-    await _flush_or_conflict(session, "storefront_id already exists")
+    code = body.storefront_id
+    if (
+        code is not None
+        and code != storefront.code
+        and await _code_taken(session, code, storefront.id)
+    ):
+        raise Conflict(f"storefront_id {code!r} already exists")
+    apply_update(storefront, body, rename={"storefront_id": "code"})
+    await flush_or_conflict(session, "storefront_id already exists")
     return storefront
 
 
@@ -161,7 +113,7 @@ async def delete_storefront(session: AsyncSession, ref: int | str) -> None:
     if has_events:
         raise Conflict(message)
     await session.delete(storefront)
-    await _flush_or_conflict(session, message)
+    await flush_or_conflict(session, message)
 
 
 # ---- sGTM configs ------------------------------------------------------------------------
@@ -171,29 +123,17 @@ def sgtm_out(config: SgtmConfig, vault: Vault) -> s.SgtmConfigOut:
     headers = (
         vault.decrypt(config.custom_headers_encrypted) if config.custom_headers_encrypted else None
     )
-    return s.SgtmConfigOut(
-        id=config.id,
-        storefront_id=config.storefront_id,
+    return to_out(
+        s.SgtmConfigOut,
+        config,
         sgtm_url=mask_url(config.sgtm_url),
-        client_type=config.client_type,
-        measurement_id=config.measurement_id,
         api_secret=MASK if config.api_secret_encrypted else None,
-        custom_endpoint_path=config.custom_endpoint_path,
         custom_headers={name: MASK for name in headers} if headers is not None else None,
-        event_types=config.event_types,
-        event_name_map=config.event_name_map,
-        is_active=config.is_active,
-        created_at=config.created_at,
-        updated_at=config.updated_at,
     )
 
 
 async def get_sgtm_config(session: AsyncSession, config_id: int) -> SgtmConfig:
-    number = _as_id(config_id)
-    config = await session.get(SgtmConfig, number) if number is not None else None
-    if config is None:
-        raise NotFound(f"sGTM config {config_id} does not exist")
-    return config
+    return await get_or_404(session, SgtmConfig, config_id, what="sGTM config")
 
 
 async def list_sgtm_configs(
@@ -218,21 +158,20 @@ async def list_sgtm_configs(
 
 
 def _apply_sgtm_fields(config: SgtmConfig, body: s._SgtmFields, vault: Vault) -> None:
-    fields = body.model_fields_set
-    if body.sgtm_url is not None:
-        config.sgtm_url = str(body.sgtm_url).rstrip("/")
-    for name in ("client_type", "is_active"):  # not nullable: null leaves them as they are
-        if getattr(body, name) is not None:
-            setattr(config, name, getattr(body, name))
-    for name in ("measurement_id", "custom_endpoint_path", "event_types", "event_name_map"):
-        if name in fields:  # nullable: an explicit null clears them
-            setattr(config, name, getattr(body, name))
-    if "api_secret" in fields:
-        config.api_secret_encrypted = vault.encrypt(body.api_secret) if body.api_secret else None
-    if "custom_headers" in fields:
-        config.custom_headers_encrypted = (
-            vault.encrypt(body.custom_headers) if body.custom_headers else None
-        )
+    def encrypt_headers(headers: dict[str, str]) -> str | None:
+        return vault.encrypt(headers) if headers else None  # no headers are stored as none
+
+    apply_update(
+        config,
+        body,
+        exclude={"storefront_id"},  # a create body's storefront reference, resolved by the caller
+        rename={"api_secret": "api_secret_encrypted", "custom_headers": "custom_headers_encrypted"},
+        convert={
+            "sgtm_url": lambda url: str(url).rstrip("/"),
+            "api_secret": vault.encrypt,
+            "custom_headers": encrypt_headers,
+        },
+    )
     if config.client_type == "ga4" and not config.measurement_id:
         raise InvalidInput(
             [{"field": "measurement_id", "reason": "required when client_type is 'ga4'"}]
@@ -255,7 +194,7 @@ async def create_sgtm_config(
     )
     _apply_sgtm_fields(config, body, vault)
     session.add(config)
-    await _flush_or_conflict(session, f"storefront {storefront.code!r} already has an sGTM config")
+    await flush_or_conflict(session, f"storefront {storefront.code!r} already has an sGTM config")
     return config
 
 
@@ -278,18 +217,13 @@ async def delete_sgtm_config(session: AsyncSession, config_id: int) -> None:
 
 async def get_platform(session: AsyncSession, ref: int | str) -> AdAnalyticsPlatform:
     """``ref`` is the integer id or the platform code (codes never start with a digit)."""
-    if isinstance(ref, int) or ref.isdigit():
-        number = _as_id(ref)
-        platform = await session.get(AdAnalyticsPlatform, number) if number is not None else None
-    else:
-        platform = (
-            await session.execute(
-                select(AdAnalyticsPlatform).where(AdAnalyticsPlatform.platform_code == ref)
-            )
-        ).scalar_one_or_none()
-    if platform is None:
-        raise NotFound(f"platform {ref!r} does not exist")
-    return platform
+    return await get_or_404(
+        session,
+        AdAnalyticsPlatform,
+        ref,
+        what="platform",
+        alternate=AdAnalyticsPlatform.platform_code,
+    )
 
 
 async def list_platforms(
@@ -312,8 +246,8 @@ async def list_platforms(
     if q:
         statement = statement.where(
             or_(
-                _contains(AdAnalyticsPlatform.platform_code, q),
-                _contains(AdAnalyticsPlatform.name, q),
+                contains_text(AdAnalyticsPlatform.platform_code, q),
+                contains_text(AdAnalyticsPlatform.name, q),
             )
         )
     return await paginate(session, statement, limit, offset)
@@ -339,7 +273,7 @@ async def create_platform(session: AsyncSession, body: s.PlatformCreate) -> AdAn
         is_active=body.is_active,
     )
     session.add(platform)
-    await _flush_or_conflict(session, f"platform_code {body.platform_code!r} already exists")
+    await flush_or_conflict(session, f"platform_code {body.platform_code!r} already exists")
     return platform
 
 
@@ -347,19 +281,7 @@ async def update_platform(
     session: AsyncSession, ref: int | str, body: s.PlatformUpdate
 ) -> AdAnalyticsPlatform:
     platform = await get_platform(session, ref)
-    values = body.model_dump(exclude_unset=True)
-    for name, value in values.items():
-        if value is None and name in (
-            "name",
-            "category",
-            "auth_type",
-            "credential_fields",
-            "is_active",
-        ):
-            continue
-        if name == "docs_url":
-            value = str(value) if value else None
-        setattr(platform, name, value)
+    apply_update(platform, body, convert={"docs_url": str})
     await session.flush()
     return platform
 
@@ -451,37 +373,20 @@ def credential_out(
 ) -> s.CredentialOut:
     shown = _shown_fields(platform)
     values = vault.decrypt(credential.credentials_encrypted)
-    return s.CredentialOut(
-        id=credential.id,
-        storefront_id=credential.storefront_id,
-        platform_id=credential.platform_id,
+    return to_out(
+        s.CredentialOut,
+        credential,
         platform_code=platform.platform_code,
         credentials={k: (mask_url(v) if k in shown else MASK) for k, v in values.items()},
         settings=mask_urls(credential.settings),
-        event_types=credential.event_types,
-        event_name_map=credential.event_name_map,
-        is_active=credential.is_active,
-        created_at=credential.created_at,
-        updated_at=credential.updated_at,
     )
 
 
 async def get_credential(
     session: AsyncSession, credential_id: int
 ) -> tuple[PlatformCredential, AdAnalyticsPlatform]:
-    number = _as_id(credential_id)
-    row = None
-    if number is not None:
-        row = (
-            await session.execute(
-                select(PlatformCredential, AdAnalyticsPlatform)
-                .join(AdAnalyticsPlatform, AdAnalyticsPlatform.id == PlatformCredential.platform_id)
-                .where(PlatformCredential.id == number)
-            )
-        ).first()
-    if row is None:
-        raise NotFound(f"credential {credential_id} does not exist")
-    return row[0], row[1]
+    credential = await get_or_404(session, PlatformCredential, credential_id, what="credential")
+    return credential, await session.get_one(AdAnalyticsPlatform, credential.platform_id)
 
 
 async def list_credentials(
@@ -512,11 +417,12 @@ async def list_credentials(
     return [(c, p) for c, p in rows], total
 
 
-def _check_settings(settings: dict[str, Any] | None) -> None:
+def _checked_settings(settings: dict[str, Any] | None) -> dict[str, Any] | None:
     if settings and settings.get("base_url"):
         problems = _url_problem("settings.base_url", settings["base_url"])
         if problems:
             raise InvalidInput(problems)
+    return settings
 
 
 async def create_credential(
@@ -541,7 +447,7 @@ async def create_credential(
             ]
         )
     validate_credentials(platform, body.credentials)
-    _check_settings(body.settings)
+    settings = _checked_settings(body.settings)
     taken = (
         await session.execute(
             select(PlatformCredential.id).where(
@@ -559,13 +465,13 @@ async def create_credential(
         storefront_id=storefront.id,
         platform_id=platform.id,
         credentials_encrypted=vault.encrypt(body.credentials),
-        settings=body.settings,
+        settings=settings,
         event_types=body.event_types,
         event_name_map=body.event_name_map,
         is_active=body.is_active,
     )
     session.add(credential)
-    await _flush_or_conflict(session, "credentials for this storefront and platform already exist")
+    await flush_or_conflict(session, "credentials for this storefront and platform already exist")
     return credential, platform
 
 
@@ -573,8 +479,7 @@ async def update_credential(
     session: AsyncSession, credential_id: int, body: s.CredentialUpdate, vault: Vault
 ) -> tuple[PlatformCredential, AdAnalyticsPlatform]:
     credential, platform = await get_credential(session, credential_id)
-    fields = body.model_fields_set
-    if body.credentials is not None:
+    if body.credentials is not None:  # merged into the stored values, not replacing them
         merged = dict(vault.decrypt(credential.credentials_encrypted))
         for name, value in body.credentials.items():
             if value is None:
@@ -583,15 +488,7 @@ async def update_credential(
                 merged[name] = value
         validate_credentials(platform, merged)
         credential.credentials_encrypted = vault.encrypt(merged)
-    if "settings" in fields:
-        _check_settings(body.settings)
-        credential.settings = body.settings
-    if "event_types" in fields:
-        credential.event_types = body.event_types
-    if "event_name_map" in fields:
-        credential.event_name_map = body.event_name_map
-    if body.is_active is not None:
-        credential.is_active = body.is_active
+    apply_update(credential, body, exclude={"credentials"}, convert={"settings": _checked_settings})
     await session.flush()
     return credential, platform
 

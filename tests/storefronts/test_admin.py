@@ -274,10 +274,13 @@ async def test_a_numeric_storefront_code_is_addressable(client: httpx.AsyncClien
 
 async def test_unknown_or_absurd_ids_are_404_never_500(client: httpx.AsyncClient) -> None:
     huge = "9" * 30
+    beyond_int = "9" * 5000  # more digits than int() converts
     for path in (
         "/admin/v1/storefronts/999999",
         "/admin/v1/storefronts/nowhere",
         f"/admin/v1/storefronts/{huge}",
+        f"/admin/v1/storefronts/{beyond_int}",
+        f"/admin/v1/platforms/{beyond_int}",
         "/admin/v1/storefronts/%C2%B2",  # "²" is a digit to str.isdigit, not to int()
         "/admin/v1/sgtm-configs/999999",
         f"/admin/v1/sgtm-configs/{huge}",
@@ -658,7 +661,10 @@ async def test_platform_create_update_delete(
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["name"] == "Acme Conversions v2"
-    assert [f["name"] for f in patched.json()["credential_fields"]] == ["api_key"]
+    # a field spec sent in a PATCH gets the same defaults as one sent at creation
+    assert patched.json()["credential_fields"] == [
+        {"name": "api_key", "label": "API key", "secret": True, "required": True}
+    ]
     assert patched.json()["docs_url"] is None
     assert patched.json()["category"] == "affiliate"
     assert "platform_code" in error_fields(

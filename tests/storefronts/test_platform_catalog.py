@@ -4,15 +4,19 @@ validated by the admin API against the stored master data: tests/storefronts/tes
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, get_args
 
 import pytest
+import yaml
 
 from omnirelay.storefronts.platform_catalog import (
+    CATALOG_FILE,
     PLATFORMS,
     AuthType,
     Category,
     PlatformSpec,
+    load_platforms,
 )
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -113,3 +117,42 @@ def test_major_platforms_are_present(code: str) -> None:
 
 def test_categories_are_all_represented() -> None:
     assert {spec["category"] for spec in PLATFORMS} == set(get_args(Category))
+
+
+def test_the_catalog_is_read_from_its_data_file() -> None:
+    assert load_platforms(CATALOG_FILE) == PLATFORMS
+
+
+def _second_row_changed(drop: str | None = None, **changes: Any) -> list[dict[str, Any]]:
+    rows = [dict(spec) for spec in PLATFORMS[:2]]
+    rows[1] = {k: v for k, v in rows[1].items() if k != drop} | changes
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("rows", "problem"),
+    [
+        (_second_row_changed(drop="docs_url"), "1.docs_url"),
+        (_second_row_changed(notes="an unknown key"), "1.notes"),
+        (_second_row_changed(category="television"), "1.category"),
+        (
+            _second_row_changed(credential_fields=[{"name": "a", "label": "A"}]),
+            "1.credential_fields.0.secret",
+        ),
+        (
+            _second_row_changed(
+                credential_fields=[{"name": "a", "label": "A", "secret": "no", "required": True}]
+            ),
+            "1.credential_fields.0.secret",
+        ),
+        (_second_row_changed(platform_code=PLATFORMS[0]["platform_code"]), "listed twice"),
+        ({"meta": {}}, "tuple"),
+    ],
+)
+def test_a_catalog_row_that_is_not_exactly_a_platform_spec_is_refused(
+    tmp_path: Path, rows: Any, problem: str
+) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(rows), encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        load_platforms(path)

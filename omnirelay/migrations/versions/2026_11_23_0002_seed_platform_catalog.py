@@ -6,15 +6,20 @@ Create Date: 2026-11-23
 
 Inserts every catalog platform whose code is not there yet; rows an operator edited are
 left as they are. Later catalog additions come with migrations of their own.
+
+The rows are this revision's own frozen copy of the catalog (the .yaml file of the same name
+beside this one), never the live omnirelay/storefronts/platform_catalog.yaml: an edit there
+must not change what an old revision inserts or removes.
 """
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
+import yaml
 from alembic import op
-
-from omnirelay.storefronts.platform_catalog import PLATFORMS
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -33,6 +38,13 @@ platforms = sa.table(
 )
 
 
+def frozen_platforms() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = yaml.safe_load(
+        Path(__file__).with_suffix(".yaml").read_text(encoding="utf-8")
+    )
+    return rows
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     existing = {row[0] for row in bind.execute(sa.select(platforms.c.platform_code))}
@@ -46,7 +58,7 @@ def upgrade() -> None:
             "docs_url": spec["docs_url"],
             "is_active": True,
         }
-        for spec in PLATFORMS
+        for spec in frozen_platforms()
         if spec["platform_code"] not in existing
     ]
     if rows:
@@ -54,5 +66,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    codes = [spec["platform_code"] for spec in PLATFORMS]
+    codes = [spec["platform_code"] for spec in frozen_platforms()]
     op.execute(platforms.delete().where(platforms.c.platform_code.in_(codes)))
