@@ -88,3 +88,15 @@ def load_platforms(path: Path = CATALOG_FILE) -> tuple[PlatformSpec, ...]:
 
 
 PLATFORMS: tuple[PlatformSpec, ...] = load_platforms()
+
+
+def shipped_secrets(platform_code: str) -> dict[str, bool] | None:
+    """Whether each credential field of a platform the product ships is secret (None for
+    a platform an operator added): fixed, whatever the master data says."""
+    return _SECRET_FLAGS.get(platform_code)
+
+
+_SECRET_FLAGS = {
+    spec["platform_code"]: {f["name"]: f["secret"] for f in spec["credential_fields"]}
+    for spec in PLATFORMS
+}

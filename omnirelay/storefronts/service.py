@@ -33,6 +33,7 @@ from omnirelay.models import (
 from omnirelay.redaction import mask_url, mask_urls
 from omnirelay.security import MASK, Vault
 from omnirelay.storefronts import schemas as s
+from omnirelay.storefronts.platform_catalog import shipped_secrets
 
 _URL = TypeAdapter(AnyHttpUrl)
 
@@ -277,10 +278,35 @@ async def create_platform(session: AsyncSession, body: s.PlatformCreate) -> AdAn
     return platform
 
 
+def _check_secret_flags(platform: AdAnalyticsPlatform, fields: list[Any]) -> None:
+    """Whether a field is secret is the product's to say for the platforms it ships, and
+    a secret field of any platform stays secret: the values stored while it was secret
+    must never be shown."""
+    shipped = shipped_secrets(platform.platform_code)
+    was_secret = {f["name"] for f in platform.credential_fields if f.get("secret", True)}
+    problems = []
+    for index, spec in enumerate(fields):
+        name, secret = spec.name, spec.secret
+        if shipped is not None and name in shipped and secret != shipped[name]:
+            reason = (
+                f"whether {name!r} is secret is fixed for {platform.platform_code!r} "
+                f"(secret: {str(shipped[name]).lower()})"
+            )
+        elif name in was_secret and not secret:
+            reason = f"{name!r} is secret and stays secret (its stored values are never shown)"
+        else:
+            continue
+        problems.append({"field": f"credential_fields.{index}.secret", "reason": reason})
+    if problems:
+        raise InvalidInput(problems)
+
+
 async def update_platform(
     session: AsyncSession, ref: int | str, body: s.PlatformUpdate
 ) -> AdAnalyticsPlatform:
     platform = await get_platform(session, ref)
+    if body.credential_fields is not None:
+        _check_secret_flags(platform, body.credential_fields)
     apply_update(platform, body, convert={"docs_url": str})
     await session.flush()
     return platform
@@ -310,6 +336,9 @@ def _shown_fields(platform: AdAnalyticsPlatform) -> set[str]:
     renamed in the master data must not turn a stored secret into a visible value).
     """
     shown = {f["name"] for f in platform.credential_fields if not f.get("secret", True)}
+    shipped = shipped_secrets(platform.platform_code)
+    if shipped is not None:  # the product's word, whatever the master data says now
+        shown = {name for name in shown if shipped.get(name) is False}
     return shown | {"base_url"}
 
 
