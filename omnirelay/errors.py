@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 
 class OmniRelayError(Exception):
     status_code = 500
@@ -80,3 +82,33 @@ class ConfigurationError(OmniRelayError):
     """Raised at start-up when the settings cannot work (never reaches a client)."""
 
     code = "configuration_error"
+
+
+class ErrorBody(BaseModel):
+    """What every error answer holds."""
+
+    error: str = Field(description="a stable code: validation_error, not_found, ...")
+    detail: Any = Field(description="a message, or for validation_error a list of {field, reason}")
+
+
+_STATUS_TEXT = {
+    401: "no credentials, an unknown key or a wrong secret",
+    403: "the key does not have the scope this operation needs",
+    404: "no such resource",
+    405: "method not allowed",
+    409: "conflicts with what is stored",
+    413: "the request is too large",
+    415: "the body is not JSON",
+    422: "invalid input: each problem names its field and the reason",
+    429: "too many failed authentications from this client",
+    503: "the database is unreachable; try again (Retry-After)",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error answers an operation can give."""
+    return {code: {"model": ErrorBody, "description": _STATUS_TEXT[code]} for code in sorted(codes)}
+
+
+# every authenticated operation can answer these
+COMMON_ERRORS = (401, 403, 422, 429, 503)

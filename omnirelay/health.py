@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 
 from omnirelay.delivery.worker import refresh_queue_metrics
-from omnirelay.errors import ServiceUnavailable
+from omnirelay.errors import ServiceUnavailable, error_responses
 from omnirelay.metrics import metrics_response
 from omnirelay.migrations import alembic_config
 from omnirelay.security import check_scope
@@ -25,7 +25,7 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", responses=error_responses(503))
 async def ready(request: Request) -> dict[str, str]:
     head = request.app.state.migration_head
     try:

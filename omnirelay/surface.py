@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnirelay.security import check_scope
@@ -40,8 +41,38 @@ class ResponseHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def raw_bodies(app: FastAPI, bodies: dict[tuple[str, str], type[BaseModel]]) -> None:
+    """Document the request body of operations that read it themselves (``POST
+    /v1/events`` judges each item on its own instead of validating the envelope whole)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        for (method, path), model in bodies.items():
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(schema.pop("$defs", {}))
+            components[model.__name__] = schema
+            document["paths"][path][method]["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}
+                    }
+                },
+            }
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI, public_docs: bool) -> None:
     app.add_middleware(ResponseHeaders)
+    from omnirelay.relay.ingest_schemas import BatchEnvelope
+
+    raw_bodies(app, {("post", "/v1/events"): BatchEnvelope})
     if public_docs:
         return
 

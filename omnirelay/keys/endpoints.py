@@ -5,11 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from omnirelay.deps import DbSession, after_commit
+from omnirelay.errors import COMMON_ERRORS, error_responses
 from omnirelay.keys import schemas as s
 from omnirelay.keys import service
 from omnirelay.security import require
 
-router = APIRouter(prefix="/admin/v1/keys", tags=["keys"], dependencies=[require("admin")])
+router = APIRouter(
+    prefix="/admin/v1/keys",
+    tags=["keys"],
+    dependencies=[require("admin")],
+    responses=error_responses(*COMMON_ERRORS, 404),
+)
 
 
 @router.post("", status_code=201, response_model=s.KeyWithSecret)

@@ -9,11 +9,14 @@ from fastapi import APIRouter, Query, Request
 
 from omnirelay.crud import Page
 from omnirelay.deps import DbSession, after_commit
+from omnirelay.errors import COMMON_ERRORS, error_responses
 from omnirelay.relay import events_schemas as s
 from omnirelay.relay import events_service as service
 from omnirelay.security import require
 
-router = APIRouter(prefix="/admin/v1", tags=["events"])
+router = APIRouter(
+    prefix="/admin/v1", tags=["events"], responses=error_responses(*COMMON_ERRORS, 404)
+)
 
 
 @router.get("/events", response_model=Page[s.EventSummary], dependencies=[require("read")])

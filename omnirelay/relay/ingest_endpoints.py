@@ -9,12 +9,14 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from omnirelay.deps import DbSession, after_commit
-from omnirelay.errors import InvalidInput, PayloadTooLarge
+from omnirelay.errors import COMMON_ERRORS, InvalidInput, PayloadTooLarge, error_responses
 from omnirelay.relay.ingest_schemas import BatchEnvelope, IngestResult
 from omnirelay.relay.ingest_service import judge_items, store_batch
 from omnirelay.security import Principal, require
 
-router = APIRouter(prefix="/v1", tags=["ingestion"])
+router = APIRouter(
+    prefix="/v1", tags=["ingestion"], responses=error_responses(*COMMON_ERRORS, 413, 415)
+)
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:

@@ -8,11 +8,17 @@ from fastapi import APIRouter, Query, Response
 
 from omnirelay.crud import MAX_ID, Page
 from omnirelay.deps import DbSession, VaultDep
+from omnirelay.errors import COMMON_ERRORS, error_responses
 from omnirelay.security import require
 from omnirelay.storefronts import schemas as s
 from omnirelay.storefronts import service
 
-router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[require("admin")])
+router = APIRouter(
+    prefix="/admin/v1",
+    tags=["admin"],
+    dependencies=[require("admin")],
+    responses=error_responses(*COMMON_ERRORS, 404, 409),
+)
 
 
 Limit = Annotated[int, Query(ge=1, le=1000)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -142,7 +143,12 @@ async def test_a_revoked_key_is_refused_at_once_and_use_is_noted(
     key = await _key(client, "read")
     async with _as(app, key) as caller:
         assert (await caller.get("/admin/v1/events")).status_code == 200
-        shown = (await client.get(f"/admin/v1/keys/{key['key_id']}")).json()
+        # the use is noted beside the request, in a write of its own
+        for _ in range(200):
+            shown = (await client.get(f"/admin/v1/keys/{key['key_id']}")).json()
+            if shown["last_used_at"] is not None:
+                break
+            await asyncio.sleep(0.02)
         assert shown["last_used_at"] is not None
         revoked = await client.delete(f"/admin/v1/keys/{key['key_id']}")
         assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
