@@ -192,3 +192,30 @@ def test_keys_cli_creates_lists_and_revokes(settings: Any, monkeypatch: Any) -> 
     assert key_id not in runner.invoke(cli, ["keys", "list"]).output
     bad = runner.invoke(cli, ["keys", "create", "--name", "x", "--scope", "root"])
     assert bad.exit_code == 2 and "scopes.0" in bad.output
+
+
+async def test_a_key_secret_is_in_no_log_line_stored_row_or_later_answer(
+    app: Any, client: httpx.AsyncClient, caplog: Any, monkeypatch: Any
+) -> None:
+    from tests.test_secret_leaks import _all_loggers_at_debug, _stored_values, forms
+
+    _all_loggers_at_debug(caplog, monkeypatch)
+    await add_storefront(client)
+    key = await _key(client, "ingest", "read")
+    async with _as(app, key) as oms, _as(app, key, bearer=True) as bearer:
+        await oms.post(BATCH_PATH, json=_batch(customer_event(1)))
+        await bearer.get("/admin/v1/events")
+    wrong = dict(key, key_id=key["key_id"][:-1] + "0")  # a near miss: logged as a failure
+    async with _as(app, wrong) as attacker:
+        assert (await attacker.get("/admin/v1/events")).status_code == 401
+    rotated = (await client.post(f"/admin/v1/keys/{key['key_id']}/rotate", json={})).json()
+    answers = [
+        (await client.get("/admin/v1/keys")).text,
+        (await client.get(f"/admin/v1/keys/{key['key_id']}")).text,
+        (await client.get("/admin/v1/events")).text,
+    ]
+    places = [r.getMessage() for r in caplog.records] + [v for _, v in await _stored_values(app)]
+    for secret in (key["secret"], rotated["secret"]):
+        for form in forms(secret):
+            assert not [p for p in places + answers if form in p]
+    assert len(places) > 20
