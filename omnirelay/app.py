@@ -13,6 +13,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnirelay.config import Settings, get_settings
 from omnirelay.db import create_engine, create_sessionmaker, is_db_unavailable
@@ -46,6 +47,38 @@ def _unexpected_response(exc: Exception) -> JSONResponse:
     return JSONResponse(
         {"error": "internal_error", "detail": "an unexpected error occurred"}, status_code=500
     )
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an exception no handler took as a JSON 500, inside the app.
+
+    Starlette's own handler for ``Exception`` answers and then re-raises, and uvicorn closes
+    a connection whose request raised: the client's keep-alive connection would be gone and
+    its next request would fail with a transport error too. An error after the answer has
+    started cannot be answered again, so it is left to the server.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception as exc:
+            if started:
+                raise
+            await _unexpected_response(exc)(scope, receive, send)
 
 
 def _database_error_classes() -> tuple[type[Exception], ...]:
@@ -102,9 +135,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     for error_class in _database_error_classes():
         app.add_exception_handler(error_class, _database_error)
 
+    # What UnexpectedErrorMiddleware cannot see: errors of the middleware outside it.
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         return _unexpected_response(exc)
+
+    app.add_middleware(UnexpectedErrorMiddleware)
 
 
 def create_app(
