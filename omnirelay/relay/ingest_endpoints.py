@@ -7,12 +7,36 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 
 from omnirelay.deps import DbSession, after_commit
-from omnirelay.errors import InvalidInput, PayloadTooLarge
+from omnirelay.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from omnirelay.relay.ingest_schemas import BatchEnvelope, IngestResult
 from omnirelay.relay.ingest_service import judge_items, store_batch
 from omnirelay.security import require_basic_auth
 
 router = APIRouter(prefix="/v1", tags=["ingestion"], dependencies=[Depends(require_basic_auth)])
+
+
+_JSON_MEDIA_TYPES = "application/json or application/<subtype>+json, in UTF-8"
+
+
+def require_json_media_type(content_type: str | None) -> None:
+    """Only JSON is read. A browser that holds the OMS's Basic credentials can be made to
+    post ``text/plain``, form or untyped bodies from any site without asking first (no
+    CORS preflight); a JSON media type it cannot send that way."""
+    media_type, *parameters = (content_type or "").split(";")
+    kind, _, subtype = media_type.strip().lower().partition("/")
+    charset = "utf-8"
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        shown = media_type.strip() or "none"
+        reason = f"must be {_JSON_MEDIA_TYPES}, not {shown!r}"
+    elif charset not in ("utf-8", "utf8"):
+        reason = f"must be {_JSON_MEDIA_TYPES}, not charset {charset!r}"
+    else:
+        return
+    raise UnsupportedMediaType([{"field": "content-type", "reason": reason}])
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:
@@ -57,6 +81,7 @@ async def post_events(request: Request, session: DbSession) -> IngestResult:
     """Accept an OMS batch. Each item is judged on its own; accepted items are durable
     (committed) before the answer is sent."""
     settings = request.app.state.settings
+    require_json_media_type(request.headers.get("content-type"))
     body = await read_limited_body(request, settings.max_request_body_bytes)
     envelope = parse_envelope(body, settings.max_batch_items)
     judged = judge_items(envelope.data)  # CPU work stays outside the transaction

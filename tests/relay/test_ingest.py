@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import httpx
 from sqlalchemy import select
@@ -157,3 +158,48 @@ async def test_order_ids_differing_in_case_are_different_events(client: httpx.As
     items = [order_event(1) | {"order_id": "ab-100"}, order_event(1) | {"order_id": "AB-100"}]
     result = (await client.post("/v1/events", json=envelope(items))).json()
     assert (result["accepted"], result["duplicates"]) == (2, 0)
+
+
+async def test_events_need_a_json_content_type(client: httpx.AsyncClient, sessionmaker) -> None:
+    """A browser holding cached Basic credentials can be made to post text/plain (or form)
+    bodies from another site without a preflight; only JSON media types are read."""
+    await create_storefronts(client, "bosley")
+    body = json.dumps(envelope([order_event(1)])).encode()
+    for content_type in (
+        None,
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/jsonp",
+        "application/json; charset=iso-8859-1",
+    ):
+        headers = {"content-type": content_type} if content_type else {}
+        response = await client.post("/v1/events", content=body, headers=headers)
+        assert response.status_code == 415, (content_type, response.text)
+        assert response.json() == {
+            "error": "unsupported_media_type",
+            "detail": [
+                {
+                    "field": "content-type",
+                    "reason": response.json()["detail"][0]["reason"],
+                }
+            ],
+        }
+        assert "application/json" in response.json()["detail"][0]["reason"]
+    async with sessionmaker() as session:
+        assert (await session.execute(select(MarketingEvent.id))).first() is None
+
+    for n, content_type in enumerate(
+        (
+            "application/json",
+            "Application/JSON; charset=UTF-8",
+            'application/json;charset="utf-8"',
+            "application/vnd.oms.batch+json",
+        )
+    ):
+        body = json.dumps(envelope([order_event(10 + n)])).encode()
+        response = await client.post(
+            "/v1/events", content=body, headers={"content-type": content_type}
+        )
+        assert response.status_code == 200 and response.json()["accepted"] == 1, content_type
