@@ -7,17 +7,19 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnirelay.config import Settings, get_settings
 from omnirelay.db import create_engine, create_sessionmaker, is_db_unavailable
-from omnirelay.errors import DatabaseUnavailable, OmniRelayError
+from omnirelay.errors import DatabaseUnavailable, InvalidInput, OmniRelayError
 from omnirelay.metrics import Metrics
 from omnirelay.security import Vault
 
@@ -106,6 +108,23 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OmniRelayError)
     async def _omnirelay_error(_: Request, exc: OmniRelayError) -> JSONResponse:
         return _error_response(exc)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        """The framework's own answers (unknown route, wrong method, unreadable body) in
+        the one error shape."""
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            return _error_response(
+                InvalidInput([{"field": "body", "reason": "JSON nested too deeply to be read"}])
+            )
+        try:
+            phrase = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            phrase = "http error"
+        code = phrase.lower().replace(" ", "_").replace("-", "_")
+        return JSONResponse(
+            {"error": code, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -140,3 +140,12 @@ async def test_an_unexpected_error_is_a_json_500_and_the_connection_stays_usable
         server.should_exit = True
         await serving
         listener.close()
+
+
+async def test_the_frameworks_own_answers_have_the_error_shape(client) -> None:
+    missing = await client.get("/admin/v1/no-such-resource")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "not_found", "detail": "Not Found"}
+    wrong_method = await client.put("/v1/events")
+    assert wrong_method.status_code == 405 and "allow" in wrong_method.headers
+    assert wrong_method.json() == {"error": "method_not_allowed", "detail": "Method Not Allowed"}

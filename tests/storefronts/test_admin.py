@@ -372,11 +372,12 @@ async def test_credential_values_and_settings_must_be_storable_json(
         assert field in await refused(good | change), change
     assert (await client.get("/admin/v1/credentials")).json()["total"] == 0
 
-    # numbers Python's JSON reader takes but JSON cannot carry
+    # numbers Python's JSON reader takes but JSON cannot carry, and nesting it cannot read
     for literal, field in (
         (b"NaN", "settings.x"),
         (b"Infinity", "settings.x"),
         (b"1e400", "settings.x"),
+        (b"[" * 1000 + b"]" * 1000, "body"),
     ):
         body = b'{"storefront_id": "bosley", "platform_code": "meta", "credentials": '
         body += b'{"pixel_id": "1", "access_token": "t"}, "settings": {"x": ' + literal + b"}}"
