@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from omnirelay.deps import DbSession, after_commit
 from omnirelay.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from omnirelay.relay.ingest_json import read_batch_json
 from omnirelay.relay.ingest_schemas import BatchEnvelope, IngestResult
 from omnirelay.relay.ingest_service import judge_items, store_batch
 from omnirelay.security import require_basic_auth
@@ -53,11 +54,13 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_envelope(body: bytes, max_items: int) -> BatchEnvelope:
+def parse_envelope(body: bytes, max_items: int) -> tuple[BatchEnvelope, bool]:
+    """The envelope, and whether its items may hold numbers orjson cannot (``ingest_json``)."""
     try:
-        document = orjson.loads(body)
+        read = read_batch_json(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput([{"field": "body", "reason": f"invalid JSON: {exc}"}]) from None
+    document = read.document
     if not isinstance(document, dict):
         raise InvalidInput(
             [{"field": "body", "reason": "must be a JSON object (the batch envelope)"}]
@@ -73,7 +76,7 @@ def parse_envelope(body: bytes, max_items: int) -> BatchEnvelope:
         ) from None
     if len(envelope.data) > max_items:
         raise PayloadTooLarge(f"data holds {len(envelope.data)} items; the limit is {max_items}")
-    return envelope
+    return envelope, read.wide_numbers
 
 
 @router.post("/events", response_model=IngestResult)
@@ -83,8 +86,12 @@ async def post_events(request: Request, session: DbSession) -> IngestResult:
     settings = request.app.state.settings
     require_json_media_type(request.headers.get("content-type"))
     body = await read_limited_body(request, settings.max_request_body_bytes)
-    envelope = parse_envelope(body, settings.max_batch_items)
-    judged = judge_items(envelope.data)  # CPU work stays outside the transaction
+    envelope, wide_numbers = parse_envelope(body, settings.max_batch_items)
+    judged = judge_items(  # CPU work stays outside the transaction
+        envelope.data,
+        wide_numbers=wide_numbers,
+        future_tolerance_seconds=settings.event_time_future_tolerance_seconds,
+    )
     result = await store_batch(session, judged)
     if result.accepted:
         metrics, accepted = request.app.state.metrics, result.accepted

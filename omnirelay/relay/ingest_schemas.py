@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
 )
 
+from omnirelay.input_types import UtcDatetime
+
 IdString = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+def _not_a_float(value: Any) -> Any:
+    # 1.5, 2e3 or 1e400 name no order: an id is what the OMS wrote, digit for digit.
+    if type(value) is float:
+        raise ValueError("must be a string or an integer")
+    return value
+
+
+def _not_a_boolean(value: Any) -> Any:
+    if type(value) is bool:
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+OrderId = Annotated[IdString, BeforeValidator(_not_a_float)]
+# What every platform takes as a value: a finite number (or its decimal string).
+Revenue = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_not_a_boolean)]
 
 
 class EventItem(BaseModel):
     """One item of ``data``. Known fields are checked; the raw item is stored as sent.
 
-    Kept free of Python-level validators: it runs once per event on the ingest hot path.
+    It runs once per event on the ingest hot path: its only Python-level validators are
+    type checks and the conversion to UTC.
     """
 
     # Order ids arrive as strings or numbers; booleans are never ids.
@@ -30,11 +51,11 @@ class EventItem(BaseModel):
     event_name: Annotated[
         str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.:\- ]+$")
     ]
-    event_time: datetime  # without an offset it is taken as UTC (see ingest_service)
-    order_id: IdString
+    event_time: UtcDatetime  # without an offset it is taken as UTC
+    order_id: OrderId
     t_value: str | None = Field(default=None, alias="t-value", max_length=255)
     session_id: Annotated[str, StringConstraints(max_length=255)] | None = None
-    order_revenue: float | None = None
+    order_revenue: Revenue | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] | None = None
 
 
