@@ -80,8 +80,18 @@ class RejectedItem(BaseModel):
     order_id: str | None = None
 
 
+class DuplicateInBatch(BaseModel):
+    """An item that is the same event (storefront, event type, order id) as an earlier item
+    of the same batch; only the earlier one is stored."""
+
+    index: int
+    duplicate_of: int
+    order_id: str
+
+
 class IngestResult(BaseModel):
     received: int
     accepted: int
-    duplicates: int
+    duplicates: int  # already stored, or in the batch before (those are listed)
     rejected: list[RejectedItem]
+    duplicates_in_batch: list[DuplicateInBatch] = Field(default_factory=list)

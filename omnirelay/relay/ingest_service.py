@@ -17,7 +17,12 @@ from omnirelay.config import DEFAULT_FUTURE_TOLERANCE_SECONDS
 from omnirelay.db import insert_skip_duplicates
 from omnirelay.input_types import DB_INT_MAX, DB_INT_MIN, MAX_JSON_DEPTH, TOO_DEEP, json_problem
 from omnirelay.models import EventStatus, MarketingEvent, Storefront, table_of
-from omnirelay.relay.ingest_schemas import EventItem, IngestResult, RejectedItem
+from omnirelay.relay.ingest_schemas import (
+    DuplicateInBatch,
+    EventItem,
+    IngestResult,
+    RejectedItem,
+)
 
 SOURCE_API = "oms"
 _PENDING = EventStatus.PENDING.value
@@ -166,6 +171,8 @@ async def store_batch(session: AsyncSession, judged: JudgedBatch) -> IngestResul
         )
         storefront_ids = dict(result.all())
     rows: list[dict[str, Any]] = []
+    first_of: dict[tuple[int, str, str], int] = {}  # the unique key of marketing_events
+    in_batch: list[DuplicateInBatch] = []
     for index, row in judged.rows:
         storefront_id = storefront_ids.get(row["storefront_code"])
         if storefront_id is None:
@@ -178,6 +185,13 @@ async def store_batch(session: AsyncSession, judged: JudgedBatch) -> IngestResul
                 )
             )
             continue
+        key = (storefront_id, row["event_type"], row["event_id"])
+        first = first_of.setdefault(key, index)
+        if first != index:
+            in_batch.append(
+                DuplicateInBatch(index=index, duplicate_of=first, order_id=row["event_id"])
+            )
+            continue
         row["storefront_id"] = storefront_id
         rows.append(row)
     inserted = await insert_skip_duplicates(session, MARKETING_EVENTS, rows, _DEDUP_COLUMNS)
@@ -185,6 +199,7 @@ async def store_batch(session: AsyncSession, judged: JudgedBatch) -> IngestResul
     return IngestResult(
         received=judged.received,
         accepted=inserted,
-        duplicates=len(rows) - inserted,
+        duplicates=len(rows) - inserted + len(in_batch),
         rejected=rejected,
+        duplicates_in_batch=in_batch,
     )

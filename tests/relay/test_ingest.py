@@ -21,6 +21,7 @@ async def test_seed_sample_batch_is_stored(client: httpx.AsyncClient, sessionmak
         "accepted": 3,
         "duplicates": 0,
         "rejected": [],
+        "duplicates_in_batch": [],
     }
     async with sessionmaker() as session:
         events = (
@@ -58,6 +59,7 @@ async def test_resending_a_batch_reports_duplicates(client: httpx.AsyncClient) -
         "accepted": 0,
         "duplicates": 3,
         "rejected": [],
+        "duplicates_in_batch": [],
     }
 
 
@@ -402,3 +404,26 @@ async def test_event_times_too_far_in_the_future_are_rejected(
     app.state.settings.event_time_future_tolerance_seconds = 3600
     result = (await client.post("/v1/events", json=envelope([at(4, timedelta(minutes=10))]))).json()
     assert result["accepted"] == 1 and result["rejected"] == []
+
+
+async def test_duplicates_inside_a_batch_are_reported_by_index(client: httpx.AsyncClient) -> None:
+    await create_storefronts(client, "bosley")
+    a, b, c = order_event(1), order_event(2), order_event(3)
+    other_type = order_event(1, event_name="consult_started")
+    unknown = order_event(4, storefront="nowhere")
+    items = [a, b, a, other_type, c, b | {"order_revenue": 1}, a, unknown, unknown]
+    result = (await client.post("/v1/events", json=envelope(items))).json()
+    assert result["accepted"] == 4
+    assert result["duplicates"] == 3
+    assert result["duplicates_in_batch"] == [
+        {"index": 2, "duplicate_of": 0, "order_id": a["order_id"]},
+        {"index": 5, "duplicate_of": 1, "order_id": b["order_id"]},
+        {"index": 6, "duplicate_of": 0, "order_id": a["order_id"]},
+    ]
+    assert {r["index"] for r in result["rejected"]} == {7, 8}
+
+    again = (await client.post("/v1/events", json=envelope([c, c]))).json()
+    assert (again["accepted"], again["duplicates"]) == (0, 2)
+    assert again["duplicates_in_batch"] == [
+        {"index": 1, "duplicate_of": 0, "order_id": c["order_id"]}
+    ]
