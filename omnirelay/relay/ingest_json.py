@@ -100,6 +100,8 @@ def _restore(document: Any, marker: str) -> Any:
             return _wide_value(value[len(marker) :])
         return value
 
+    if type(document) is not dict and type(document) is not list:
+        return number(document)
     pending = [document]
     while pending:
         container = pending.pop()
@@ -110,4 +112,4 @@ def _restore(document: Any, marker: str) -> Any:
                 pending.append(value)
             else:
                 container[key] = number(value)
-    return number(document) if type(document) is str else document
+    return document

@@ -101,7 +101,9 @@ def judge_items(
         except ValidationError as exc:
             field_name, reason = _first_error(exc)
             order_id = raw.get("order_id")
-            reject(index, field_name, reason, order_id if type(order_id) is str else None)
+            # echoed when it is an id at all (not a nested value, a float or a boolean)
+            shown = order_id if type(order_id) is str or type(order_id) is int else None
+            reject(index, field_name, reason, shown)
             continue
         event_time = item.event_time
         if event_time > latest:
