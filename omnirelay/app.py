@@ -11,7 +11,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from omnirelay.config import Settings, get_settings
 from omnirelay.db import create_engine, create_sessionmaker, is_db_unavailable
 from omnirelay.errors import DatabaseUnavailable, InvalidInput, OmniRelayError
+from omnirelay.input_types import reject_nul_in_url
 from omnirelay.metrics import Metrics
 from omnirelay.security import Vault
 
@@ -204,6 +205,7 @@ def create_app(
         version="0.1.0",
         description="Server-side marketing backbone: ingest, deliver, audit.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_nul_in_url)],
     )
     app.state.settings = settings
     app.state.vault = Vault(settings.encryption_keys())

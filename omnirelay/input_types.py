@@ -11,6 +11,10 @@ naming the field and the reason) rather than failing where it is used: in a data
   ``MAX_JSON_DEPTH`` levels, integers within 64 bits (signed), numbers finite.
 - ``HeaderMap``: HTTP header names (RFC 9110 tokens) to values of visible ASCII, space and tab
   (never CR, LF, NUL or another control character), no name twice.
+- ``TextColumn``: a string that goes into a text column or a query as it is. PostgreSQL text
+  cannot hold U+0000 (the driver's error was a 500), so it is refused; strings kept inside
+  JSON columns or encrypted are escaped and need no such care.
+  ``reject_nul_in_url`` does the same for every path and query parameter of the app.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import annotated_types
-from fastapi import Query
+from fastapi import Query, Request
 from pydantic import AfterValidator, StrictInt
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+
+from omnirelay.errors import InvalidInput
 
 DB_INT_MIN = -(2**63)
 DB_INT_MAX = 2**63 - 1
@@ -147,3 +153,25 @@ def check_headers(headers: dict[str, str], *, under: tuple[str, ...] = ()) -> di
 
 
 HeaderMap = Annotated[dict[str, str], AfterValidator(check_headers)]
+
+NUL_REASON = "must not contain NUL characters (U+0000): PostgreSQL text cannot hold them"
+
+
+def no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError(NUL_REASON)
+    return value
+
+
+TextColumn = Annotated[str, AfterValidator(no_nul)]
+
+
+def reject_nul_in_url(request: Request) -> None:
+    """An app-wide dependency: no path or query parameter holds U+0000."""
+    problems = [
+        {"field": name, "reason": NUL_REASON}
+        for name, value in (*request.path_params.items(), *request.query_params.multi_items())
+        if "\x00" in str(value)
+    ]
+    if problems:
+        raise InvalidInput(problems)

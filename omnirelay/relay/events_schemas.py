@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from omnirelay.input_types import DbInt, UtcDatetime
+from omnirelay.input_types import DbInt, TextColumn, UtcDatetime
 from omnirelay.storefronts.schemas import StorefrontRef
 
 
@@ -69,7 +69,9 @@ class ReplayRequest(BaseModel):
     delivery_ids: list[DbInt] | None = None
     event_ids: list[DbInt] | None = Field(default=None, description="marketing_events.id values")
     storefront_id: StorefrontRef | None = None
-    destination: str | None = Field(default=None, description="destination code, e.g. 'meta'")
+    destination: TextColumn | None = Field(
+        default=None, description="destination code, e.g. 'meta'"
+    )
     statuses: list[str] = Field(default_factory=lambda: ["dead"], description="dead, skipped, ...")
     since: UtcDatetime | None = None
     until: UtcDatetime | None = None

@@ -22,7 +22,7 @@ _JSON_MEDIA_TYPES = "application/json or application/<subtype>+json, in UTF-8"
 def require_json_media_type(content_type: str | None) -> None:
     """Only JSON is read. A browser that holds the OMS's Basic credentials can be made to
     post ``text/plain``, form or untyped bodies from any site without asking first (no
-    CORS preflight); a JSON media type it cannot send that way."""
+    CORS preflight); it cannot send a JSON media type that way."""
     media_type, *parameters = (content_type or "").split(";")
     kind, _, subtype = media_type.strip().lower().partition("/")
     charset = "utf-8"

@@ -12,15 +12,17 @@ from pydantic import (
     StringConstraints,
 )
 
-from omnirelay.input_types import UtcDatetime
+from omnirelay.input_types import NUL_REASON, UtcDatetime
 
 IdString = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
-def _not_a_float(value: Any) -> Any:
+def _id_shape(value: Any) -> Any:
     # 1.5, 2e3 or 1e400 name no order: an id is what the OMS wrote, digit for digit.
     if type(value) is float:
         raise ValueError("must be a string or an integer")
+    if type(value) is str and "\x00" in value:
+        raise ValueError(NUL_REASON)
     return value
 
 
@@ -30,7 +32,7 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
-OrderId = Annotated[IdString, BeforeValidator(_not_a_float)]
+OrderId = Annotated[IdString, BeforeValidator(_id_shape)]
 # What every platform takes as a value: a finite number (or its decimal string).
 Revenue = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_not_a_boolean)]
 
@@ -42,12 +44,14 @@ class EventItem(BaseModel):
     type checks and the conversion to UTC.
     """
 
-    # Order ids arrive as strings or numbers; booleans are never ids.
+    # Order ids arrive as strings or integers; booleans and floats are never ids.
     model_config = ConfigDict(
         extra="ignore", populate_by_name=True, coerce_numbers_to_str=True, str_strip_whitespace=True
     )
 
-    storefront_id: Annotated[str, StringConstraints(min_length=1, max_length=50)]
+    storefront_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=50), BeforeValidator(_id_shape)
+    ]
     event_name: Annotated[
         str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.:\- ]+$")
     ]

@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnirelay.config import DEFAULT_FUTURE_TOLERANCE_SECONDS
 from omnirelay.db import insert_skip_duplicates
-from omnirelay.input_types import DB_INT_MAX, DB_INT_MIN, MAX_JSON_DEPTH, TOO_DEEP, json_problem
+from omnirelay.input_types import (
+    DB_INT_MAX,
+    DB_INT_MIN,
+    MAX_JSON_DEPTH,
+    NUL_REASON,
+    TOO_DEEP,
+    json_problem,
+)
 from omnirelay.models import EventStatus, MarketingEvent, Storefront, table_of
 from omnirelay.relay.ingest_schemas import (
     DuplicateInBatch,
@@ -39,11 +46,12 @@ def _first_error(exc: ValidationError) -> tuple[str | None, str]:
     return field, error["msg"]
 
 
-def _user_id(item: dict[str, Any]) -> str | None:
+def _user_id(item: dict[str, Any]) -> tuple[str, str] | None:
+    """The field the user id is taken from, and the id."""
     for key in _USER_ID_FIELDS:
         value = item.get(key)
         if value is not None and str(value).strip():
-            return str(value).strip()[:255]
+            return key, str(value).strip()[:255]
     return None
 
 
@@ -133,6 +141,10 @@ def judge_items(
             field_name, reason = problem or (None, "cannot be written as JSON")
             reject(index, field_name, reason, item.order_id)
             continue
+        user = _user_id(raw)
+        if user is not None and "\x00" in user[1]:
+            reject(index, user[0], NUL_REASON, item.order_id)
+            continue
         judged.rows.append(
             (
                 index,
@@ -143,7 +155,7 @@ def judge_items(
                     "event_payload": text.decode(),
                     "source_system": SOURCE_API,
                     "status": _PENDING,
-                    "user_id": _user_id(raw),
+                    "user_id": user[1] if user is not None else None,
                     "event_time": event_time,
                 },
             )

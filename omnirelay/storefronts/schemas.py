@@ -24,6 +24,7 @@ from omnirelay.input_types import (
     HeaderMap,
     StoredJson,
     StrictDbInt,
+    TextColumn,
     check_headers,
 )
 
@@ -33,7 +34,7 @@ Code = Annotated[
         strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.\-]+$"
     ),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Name = Annotated[TextColumn, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 EventType = Annotated[
     str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=50)
 ]
@@ -126,10 +127,10 @@ class _SgtmFields(_Strict):
     sgtm_url: HttpUrl500 | None = None
     client_type: Literal["ga4", "custom"] | None = None
     measurement_id: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None
+        Annotated[TextColumn, StringConstraints(strip_whitespace=True, max_length=50)] | None
     ) = None
     api_secret: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
-    custom_endpoint_path: Annotated[str, StringConstraints(max_length=255)] | None = None
+    custom_endpoint_path: Annotated[TextColumn, StringConstraints(max_length=255)] | None = None
     custom_headers: HeaderMap | None = None
     event_types: list[EventType] | None = None
     event_name_map: (
@@ -265,7 +266,7 @@ class _CredentialFields(_Strict):
 class CredentialCreate(_CredentialFields):
     storefront_id: StorefrontRef
     platform_id: StrictDbInt | None = None
-    platform_code: str | None = None
+    platform_code: TextColumn | None = None
     credentials: Annotated[dict[str, StoredJson], AfterValidator(_credential_headers)]
     is_active: bool = True
 

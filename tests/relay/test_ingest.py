@@ -427,3 +427,32 @@ async def test_duplicates_inside_a_batch_are_reported_by_index(client: httpx.Asy
     assert again["duplicates_in_batch"] == [
         {"index": 1, "duplicate_of": 0, "order_id": c["order_id"]}
     ]
+
+
+async def test_nul_characters_reject_only_their_item(
+    client: httpx.AsyncClient, sessionmaker
+) -> None:
+    """PostgreSQL text cannot hold U+0000: one such id failed the whole batch there."""
+    await create_storefronts(client, "bosley")
+    items = [
+        order_event(1),
+        order_event(2) | {"order_id": "2025\u00000002"},
+        order_event(3, storefront="bos\u0000ley"),
+        order_event(4, external_id="cust\u00004"),
+        order_event(5, customer_id="cust\u00005"),
+        order_event(6, note="free text\u0000 is kept in the payload"),
+    ]
+    response = await client.post("/v1/events", json=envelope(items))
+    assert response.status_code == 200, response.text
+    result = response.json()
+    rejected = rejected_by_index(result)
+    assert {index: field for index, (field, _) in rejected.items()} == {
+        1: "order_id",
+        2: "storefront_id",
+        3: "external_id",
+        4: "customer_id",
+    }
+    assert all("NUL" in reason for _, reason in rejected.values())
+    assert result["accepted"] == 2
+    stored = await stored_events(sessionmaker)
+    assert json.loads(stored[1].event_payload)["note"] == "free text\u0000 is kept in the payload"

@@ -1279,3 +1279,57 @@ async def test_reencrypt_secrets_moves_everything_to_the_new_key(
     for token in tokens:
         with pytest.raises(VaultError):
             old.decrypt(token)
+
+
+async def test_nul_characters_are_422_naming_the_field(client: httpx.AsyncClient) -> None:
+    """PostgreSQL text cannot hold U+0000: a name or a filter holding one was a 500 there."""
+    await create_storefronts(client, "bosley")
+    for url, field in (
+        ("/admin/v1/storefronts?q=a%00", "q"),
+        ("/admin/v1/storefronts/bos%00ley", "storefront"),
+        ("/admin/v1/platforms/me%00ta", "platform"),
+        ("/admin/v1/platforms?q=%00", "q"),
+        ("/admin/v1/credentials?platform=me%00ta", "platform"),
+        ("/admin/v1/sgtm-configs?storefront_id=%00", "storefront_id"),
+        ("/admin/v1/events?event_id=%00", "event_id"),
+        ("/admin/v1/events?status=%00", "status"),
+        ("/admin/v1/events?event_type=%00", "event_type"),
+        ("/admin/v1/events?storefront_id=%00", "storefront_id"),
+    ):
+        assert error_fields(await client.get(url)) == {field}, url
+    for path, body, field in (
+        ("/admin/v1/storefronts", {"storefront_id": "x", "name": "a\u0000b"}, "name"),
+        (
+            "/admin/v1/platforms",
+            {"platform_code": "acme_nul", "name": "a\u0000b", "auth_type": "none"},
+            "name",
+        ),
+        (
+            "/admin/v1/sgtm-configs",
+            {
+                "storefront_id": "bosley",
+                "sgtm_url": "https://t.example",
+                "measurement_id": "G\u00001",
+            },
+            "measurement_id",
+        ),
+        (
+            "/admin/v1/sgtm-configs",
+            {
+                "storefront_id": "bosley",
+                "sgtm_url": "https://t.example",
+                "client_type": "custom",
+                "custom_endpoint_path": "/c\u0000",
+            },
+            "custom_endpoint_path",
+        ),
+        (
+            "/admin/v1/credentials",
+            {"storefront_id": "bosley", "platform_code": "me\u0000ta", "credentials": {}},
+            "platform_code",
+        ),
+        ("/admin/v1/deliveries/replay", {"destination": "me\u0000ta"}, "destination"),
+    ):
+        assert field in error_fields(await client.post(path, json=body)), (path, body)
+    patched = await client.patch("/admin/v1/storefronts/bosley", json={"name": "\u0000"})
+    assert error_fields(patched) == {"name"}
