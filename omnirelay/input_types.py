@@ -12,8 +12,8 @@ naming the field and the reason) rather than failing where it is used: in a data
 - ``HeaderMap``: HTTP header names (RFC 9110 tokens) to values of visible ASCII, space and tab
   (never CR, LF, NUL or another control character), no name twice.
 - ``TextColumn``: a string that goes into a text column or a query as it is. PostgreSQL text
-  cannot hold U+0000 (the driver's error was a 500), so it is refused; strings kept inside
-  JSON columns or encrypted are escaped and need no such care.
+  cannot hold U+0000 (its driver raises on one), so it is refused; strings kept inside JSON
+  columns or encrypted are escaped and need no such care.
   ``reject_nul_in_url`` does the same for every path and query parameter of the app.
 """
 
