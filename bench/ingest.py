@@ -105,7 +105,7 @@ async def http_ingest(base: str, work: list[list[dict[str, Any]]]) -> float:
 
     async with httpx.AsyncClient(base_url=base, auth=AUTH, timeout=120) as client:
         await client.post(
-            "/v1/events", content=bodies[0][:0] + b'{"data": []}'
+            "/v1/events", content=b'{"data": []}', headers={"content-type": "application/json"}
         )  # warm the connection
         started = time.perf_counter()
         await asyncio.gather(*(sender(client) for _ in range(SENDERS)))

@@ -7,18 +7,21 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnirelay import surface
 from omnirelay.config import Settings, get_settings
 from omnirelay.db import create_engine, create_sessionmaker, is_db_unavailable
-from omnirelay.errors import DatabaseUnavailable, OmniRelayError
+from omnirelay.errors import DatabaseUnavailable, InvalidInput, OmniRelayError
+from omnirelay.input_types import reject_nul_in_url
 from omnirelay.keys import service as keys_service
 from omnirelay.metrics import Metrics
 from omnirelay.security import KeyCache, LoginGuard, Vault
@@ -51,6 +54,38 @@ def _unexpected_response(exc: Exception) -> JSONResponse:
     )
 
 
+class UnexpectedErrorMiddleware:
+    """Answers an exception no handler took as a JSON 500, inside the app.
+
+    Starlette's own handler for ``Exception`` answers and then re-raises, and uvicorn closes
+    a connection whose request raised: the client's keep-alive connection would be gone and
+    its next request would fail with a transport error too. An error after the answer has
+    started cannot be answered again, so it is left to the server.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception as exc:
+            if started:
+                raise
+            await _unexpected_response(exc)(scope, receive, send)
+
+
 def _database_error_classes() -> tuple[type[Exception], ...]:
     """Where a database failure can come from: SQLAlchemy's errors, the socket's (a driver
     connecting raises them unwrapped) and the drivers' own."""
@@ -77,15 +112,21 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _omnirelay_error(_: Request, exc: OmniRelayError) -> JSONResponse:
         return _error_response(exc)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # 404 for an unknown path, 405 for a wrong method: in the service's error shape
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        code = codes.get(exc.status_code, "http_error")
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        """The framework's own answers (unknown route, wrong method, unreadable body) in
+        the one error shape."""
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            return _error_response(
+                InvalidInput([{"field": "body", "reason": "JSON nested too deeply to be read"}])
+            )
+        try:
+            phrase = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            phrase = "http error"
+        code = phrase.lower().replace(" ", "_").replace("-", "_")
         return JSONResponse(
-            {"error": code, "detail": exc.detail},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            {"error": code, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
 
     @app.exception_handler(RequestValidationError)
@@ -116,9 +157,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     for error_class in _database_error_classes():
         app.add_exception_handler(error_class, _database_error)
 
+    # What UnexpectedErrorMiddleware cannot see: errors of the middleware outside it.
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         return _unexpected_response(exc)
+
+    app.add_middleware(UnexpectedErrorMiddleware)
 
 
 def create_app(
@@ -167,6 +211,7 @@ def create_app(
         docs_url="/docs" if settings.public_docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.public_docs else None,
+        dependencies=[Depends(reject_nul_in_url)],
     )
     app.state.settings = settings
     app.state.vault = Vault(settings.encryption_keys())

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from omnirelay.config import Settings
 from omnirelay.errors import OmniRelayError
@@ -200,15 +201,23 @@ def replay(
     from omnirelay.relay.events_service import replay_deliveries
 
     settings = _settings()
-    request = ReplayRequest(
-        delivery_ids=delivery_id or None,
-        event_ids=event_id or None,
-        storefront_id=storefront,
-        destination=destination,
-        statuses=status or ["dead"],
-        since=since,
-        until=until,
-    )
+    try:
+        request = ReplayRequest(
+            delivery_ids=delivery_id or None,
+            event_ids=event_id or None,
+            storefront_id=storefront,
+            destination=destination,
+            statuses=status or ["dead"],
+            since=since,
+            until=until,
+        )
+    except ValidationError as exc:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
+            for e in exc.errors(include_url=False)
+        ]
+        typer.secho(json.dumps(problems), fg="red", err=True)
+        raise typer.Exit(2) from None
 
     async def main() -> int:
         engine = create_engine(settings.database_url)

@@ -21,6 +21,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from omnirelay.errors import ConfigurationError
 
 DEFAULT_DATA_DIR = Path(".omnirelay")
+# Clocks drift: an OMS a little ahead of omnirelay is not sending events from the future.
+DEFAULT_FUTURE_TOLERANCE_SECONDS = 300.0
 
 
 class Settings(BaseSettings):
@@ -45,6 +47,9 @@ class Settings(BaseSettings):
 
     max_request_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     max_batch_items: int = Field(default=10_000, ge=1)
+    event_time_future_tolerance_seconds: float = Field(
+        default=DEFAULT_FUTURE_TOLERANCE_SECONDS, ge=0, le=10 * 365 * 86400
+    )
 
     worker_poll_interval: float = Field(default=0.5, gt=0, le=60)
     worker_batch_size: int = Field(default=1000, ge=1, le=10_000)

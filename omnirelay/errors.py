@@ -61,6 +61,11 @@ class PayloadTooLarge(OmniRelayError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(OmniRelayError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 class ServiceUnavailable(OmniRelayError):
     status_code = 503
     code = "not_ready"

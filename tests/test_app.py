@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import httpx
+import uvicorn
 from sqlalchemy import text
 
 from omnirelay.app import create_app
@@ -89,3 +91,61 @@ async def test_accepted_events_wake_the_embedded_worker(settings, sandbox_http) 
             while not SANDBOX.recorded("meta") and time.monotonic() - started < 30:
                 await asyncio.sleep(0.01)
             assert SANDBOX.recorded("meta"), "the embedded worker was not woken"
+
+
+async def test_an_unexpected_error_is_a_json_500_and_the_connection_stays_usable(
+    settings,
+) -> None:
+    """A real server: the OMS's keep-alive connection must survive a 500, or its next
+    request fails with a transport error too."""
+    application = create_app(settings, run_worker=False)
+
+    @application.get("/test-only/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(application, log_level="critical", lifespan="on", access_log=False)
+    )
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        local_ports: list[int] = []
+
+        async def note_local_port(response: httpx.Response) -> None:
+            stream = response.extensions["network_stream"]
+            local_ports.append(stream.get_extra_info("client_addr")[1])
+
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            limits=httpx.Limits(max_connections=1),
+            event_hooks={"response": [note_local_port]},
+        ) as http:
+            failed = await http.get("/test-only/boom")
+            assert failed.status_code == 500
+            assert failed.json() == {
+                "error": "internal_error",
+                "detail": "an unexpected error occurred",
+            }
+            assert failed.headers.get("connection", "").lower() != "close"
+            healthy = await http.get("/health")
+            assert healthy.status_code == 200
+        assert len(local_ports) == 2 and local_ports[0] == local_ports[1]  # one connection
+    finally:
+        server.should_exit = True
+        await serving
+        listener.close()
+
+
+async def test_the_frameworks_own_answers_have_the_error_shape(client) -> None:
+    missing = await client.get("/admin/v1/no-such-resource")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "not_found", "detail": "Not Found"}
+    wrong_method = await client.put("/v1/events")
+    assert wrong_method.status_code == 405 and "allow" in wrong_method.headers
+    assert wrong_method.json() == {"error": "method_not_allowed", "detail": "Method Not Allowed"}

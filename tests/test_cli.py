@@ -106,6 +106,22 @@ async def test_replay_command_requeues_dead_deliveries(
     assert [tuple(row) for row in numbers] == [("retry", 1), ("replayed", 1), ("delivered", 2)]
 
 
+def test_replay_refuses_ids_beyond_64_bits_naming_the_option(settings) -> None:
+    result = omnirelay(
+        "replay",
+        "--delivery-id",
+        "1",
+        "--delivery-id",
+        str(2**63),
+        DATABASE_URL=settings.database_url,
+        ENCRYPTION_KEY=TEST_KEY,
+        BASIC_AUTH_USERNAME="admin",
+        BASIC_AUTH_PASSWORD="x",
+    )
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "delivery_ids.1" in result.stderr and "Traceback" not in result.stderr
+
+
 async def test_rotate_keys_reencrypts_under_the_first_key(client, sessionmaker, settings) -> None:
     await add_storefront(client)
     await add_platform(client, "meta")

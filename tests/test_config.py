@@ -179,3 +179,14 @@ def test_multifernet_decrypts_with_old_keys_and_rotates_to_the_new_one() -> None
     assert new.decrypt(both.encrypt("x")) == "x"
     with pytest.raises(VaultError):
         new.rotate(token)
+
+
+def test_event_time_future_tolerance_is_read_from_the_environment(
+    clean_environment: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert bare_settings(tmp_path).event_time_future_tolerance_seconds == 300
+    monkeypatch.setenv("EVENT_TIME_FUTURE_TOLERANCE_SECONDS", "30")
+    assert bare_settings(tmp_path).event_time_future_tolerance_seconds == 30
+    monkeypatch.setenv("EVENT_TIME_FUTURE_TOLERANCE_SECONDS", "-1")
+    with pytest.raises(ValueError, match="event_time_future_tolerance_seconds"):
+        bare_settings(tmp_path)

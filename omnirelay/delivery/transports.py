@@ -19,6 +19,18 @@ class Transport(Protocol):
         """Send and answer; every failure is an answer (an error), never an exception."""
 
 
+def _merged_headers(defaults: dict[str, str], headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` over ``defaults``, names compared without case, so each goes out once
+    (``{"content-type": ..., "Content-Type": ...}`` would be sent as two header lines)."""
+    merged: dict[str, str] = {}
+    for source in (defaults, headers):
+        for name, value in source.items():
+            for same in [key for key in merged if key.lower() == name.lower()]:
+                del merged[same]
+            merged[name] = value
+    return merged
+
+
 class HttpTransport:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
@@ -32,7 +44,7 @@ class HttpTransport:
             request.method,
             request.url,
             content=body,
-            headers={"content-type": "application/json", **request.headers},
+            headers=_merged_headers({"Content-Type": "application/json"}, request.headers),
         )
 
     async def send(self, built: httpx.Request) -> HttpResult:

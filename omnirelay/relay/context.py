@@ -79,9 +79,9 @@ class StoredEvent:
         if isinstance(raw, str):
             try:
                 value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            except ValueError:
+                return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            except (ValueError, OverflowError):  # OverflowError: UTC is beyond year 1 or 9999
                 return self.received_at
-            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         return self.received_at
 
 

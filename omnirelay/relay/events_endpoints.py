@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from omnirelay.crud import Page
 from omnirelay.deps import DbSession, after_commit
 from omnirelay.errors import COMMON_ERRORS, error_responses
+from omnirelay.input_types import DbInt, Limit, Offset, UtcDatetime
 from omnirelay.relay import events_schemas as s
 from omnirelay.relay import events_service as service
 from omnirelay.security import require
@@ -22,14 +22,16 @@ router = APIRouter(
 @router.get("/events", response_model=Page[s.EventSummary], dependencies=[require("read")])
 async def list_events(
     session: DbSession,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
     storefront_id: Annotated[str | None, Query(description="storefront id or code")] = None,
     status: str | None = None,
     event_type: str | None = None,
     event_id: Annotated[str | None, Query(description="the source event id (order id)")] = None,
-    since: Annotated[datetime | None, Query(description="received at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="received before (ISO 8601)")] = None,
+    since: Annotated[
+        UtcDatetime | None, Query(description="received at or after (ISO 8601)")
+    ] = None,
+    until: Annotated[UtcDatetime | None, Query(description="received before (ISO 8601)")] = None,
 ) -> Page[s.EventSummary]:
     items, total = await service.list_events(
         session,
@@ -51,7 +53,7 @@ async def list_events(
 
 
 @router.get("/events/{event_pk}", response_model=s.EventDetail, dependencies=[require("read")])
-async def read_event(event_pk: int, session: DbSession) -> s.EventDetail:
+async def read_event(event_pk: DbInt, session: DbSession) -> s.EventDetail:
     """An event with its payload, each destination's delivery state and every attempt,
     with the exact (secret-scrubbed) request that was sent."""
     return await service.event_detail(session, event_pk)

@@ -5,6 +5,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from omnirelay.input_types import DbInt, TextColumn, UtcDatetime
+from omnirelay.storefronts.schemas import StorefrontRef
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -63,13 +66,15 @@ class EventDetail(EventSummary):
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    delivery_ids: list[int] | None = None
-    event_ids: list[int] | None = Field(default=None, description="marketing_events.id values")
-    storefront_id: int | str | None = None
-    destination: str | None = Field(default=None, description="destination code, e.g. 'meta'")
+    delivery_ids: list[DbInt] | None = None
+    event_ids: list[DbInt] | None = Field(default=None, description="marketing_events.id values")
+    storefront_id: StorefrontRef | None = None
+    destination: TextColumn | None = Field(
+        default=None, description="destination code, e.g. 'meta'"
+    )
     statuses: list[str] = Field(default_factory=lambda: ["dead"], description="dead, skipped, ...")
-    since: datetime | None = None
-    until: datetime | None = None
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
     limit: int = Field(default=10_000, ge=1, le=1_000_000)
 
 

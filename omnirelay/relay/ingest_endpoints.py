@@ -9,7 +9,14 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from omnirelay.deps import DbSession, after_commit
-from omnirelay.errors import COMMON_ERRORS, InvalidInput, PayloadTooLarge, error_responses
+from omnirelay.errors import (
+    COMMON_ERRORS,
+    InvalidInput,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    error_responses,
+)
+from omnirelay.relay.ingest_json import read_batch_json
 from omnirelay.relay.ingest_schemas import BatchEnvelope, IngestResult
 from omnirelay.relay.ingest_service import judge_items, store_batch
 from omnirelay.security import Principal, require
@@ -17,6 +24,30 @@ from omnirelay.security import Principal, require
 router = APIRouter(
     prefix="/v1", tags=["ingestion"], responses=error_responses(*COMMON_ERRORS, 413, 415)
 )
+
+
+_JSON_MEDIA_TYPES = "application/json or application/<subtype>+json, in UTF-8"
+
+
+def require_json_media_type(content_type: str | None) -> None:
+    """Only JSON is read. A browser that holds the OMS's Basic credentials can be made to
+    post ``text/plain``, form or untyped bodies from any site without asking first (no
+    CORS preflight); it cannot send a JSON media type that way."""
+    media_type, *parameters = (content_type or "").split(";")
+    kind, _, subtype = media_type.strip().lower().partition("/")
+    charset = "utf-8"
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        shown = media_type.strip() or "none"
+        reason = f"must be {_JSON_MEDIA_TYPES}, not {shown!r}"
+    elif charset not in ("utf-8", "utf8"):
+        reason = f"must be {_JSON_MEDIA_TYPES}, not charset {charset!r}"
+    else:
+        return
+    raise UnsupportedMediaType([{"field": "content-type", "reason": reason}])
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:
@@ -33,11 +64,13 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_envelope(body: bytes, max_items: int) -> BatchEnvelope:
+def parse_envelope(body: bytes, max_items: int) -> tuple[BatchEnvelope, bool]:
+    """The envelope, and whether its items may hold numbers orjson cannot (``ingest_json``)."""
     try:
-        document = orjson.loads(body)
+        read = read_batch_json(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput([{"field": "body", "reason": f"invalid JSON: {exc}"}]) from None
+    document = read.document
     if not isinstance(document, dict):
         raise InvalidInput(
             [{"field": "body", "reason": "must be a JSON object (the batch envelope)"}]
@@ -53,7 +86,7 @@ def parse_envelope(body: bytes, max_items: int) -> BatchEnvelope:
         ) from None
     if len(envelope.data) > max_items:
         raise PayloadTooLarge(f"data holds {len(envelope.data)} items; the limit is {max_items}")
-    return envelope
+    return envelope, read.wide_numbers
 
 
 @router.post("/events", response_model=IngestResult)
@@ -66,9 +99,14 @@ async def post_events(
     (committed) before the answer is sent. A key limited to some storefronts has the
     items for any other rejected, by index."""
     settings = request.app.state.settings
+    require_json_media_type(request.headers.get("content-type"))
     body = await read_limited_body(request, settings.max_request_body_bytes)
-    envelope = parse_envelope(body, settings.max_batch_items)
-    judged = judge_items(envelope.data)  # CPU work stays outside the transaction
+    envelope, wide_numbers = parse_envelope(body, settings.max_batch_items)
+    judged = judge_items(  # CPU work stays outside the transaction
+        envelope.data,
+        wide_numbers=wide_numbers,
+        future_tolerance_seconds=settings.event_time_future_tolerance_seconds,
+    )
     if principal.storefronts is not None:
         judged.restrict_to(principal.storefronts)
     result = await store_batch(session, judged)

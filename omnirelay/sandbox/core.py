@@ -46,6 +46,8 @@ class RecordedRequest:
     received_at: str
     response_status: int = 0
     response_body: Any = None
+    # every header line as received (lower-cased names), repeats included
+    header_lines: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -88,6 +90,7 @@ class SandboxState:
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
             received_at=datetime.now(UTC).isoformat(),
+            header_lines=[(k.lower(), v) for k, v in request.headers.items()],
         )
         with self._lock:
             self.requests.append(record)

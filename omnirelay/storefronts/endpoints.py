@@ -6,9 +6,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from omnirelay.crud import MAX_ID, Page
+from omnirelay.crud import Page
 from omnirelay.deps import DbSession, VaultDep
 from omnirelay.errors import COMMON_ERRORS, error_responses
+from omnirelay.input_types import DbInt, Limit, Offset
 from omnirelay.security import require
 from omnirelay.storefronts import schemas as s
 from omnirelay.storefronts import service
@@ -19,10 +20,6 @@ router = APIRouter(
     dependencies=[require("admin")],
     responses=error_responses(*COMMON_ERRORS, 404, 409),
 )
-
-
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
 # ---- storefronts -------------------------------------------------------------------------
@@ -102,20 +99,22 @@ async def create_sgtm_config(
 
 
 @router.get("/sgtm-configs/{config_id}", response_model=s.SgtmConfigOut)
-async def read_sgtm_config(config_id: int, session: DbSession, vault: VaultDep) -> s.SgtmConfigOut:
+async def read_sgtm_config(
+    config_id: DbInt, session: DbSession, vault: VaultDep
+) -> s.SgtmConfigOut:
     return service.sgtm_out(await service.get_sgtm_config(session, config_id), vault)
 
 
 @router.patch("/sgtm-configs/{config_id}", response_model=s.SgtmConfigOut)
 async def update_sgtm_config(
-    config_id: int, body: s.SgtmConfigUpdate, session: DbSession, vault: VaultDep
+    config_id: DbInt, body: s.SgtmConfigUpdate, session: DbSession, vault: VaultDep
 ) -> s.SgtmConfigOut:
     config = await service.update_sgtm_config(session, config_id, body, vault)
     return service.sgtm_out(config, vault)
 
 
 @router.delete("/sgtm-configs/{config_id}", status_code=204)
-async def delete_sgtm_config(config_id: int, session: DbSession) -> Response:
+async def delete_sgtm_config(config_id: DbInt, session: DbSession) -> Response:
     await service.delete_sgtm_config(session, config_id)
     return Response(status_code=204)
 
@@ -213,7 +212,7 @@ async def create_credential(
 
 @router.get("/credentials/{credential_id}", response_model=s.CredentialOut)
 async def read_credential(
-    credential_id: int, session: DbSession, vault: VaultDep
+    credential_id: DbInt, session: DbSession, vault: VaultDep
 ) -> s.CredentialOut:
     credential, platform = await service.get_credential(session, credential_id)
     return service.credential_out(credential, platform, vault)
@@ -221,13 +220,13 @@ async def read_credential(
 
 @router.patch("/credentials/{credential_id}", response_model=s.CredentialOut)
 async def update_credential(
-    credential_id: int, body: s.CredentialUpdate, session: DbSession, vault: VaultDep
+    credential_id: DbInt, body: s.CredentialUpdate, session: DbSession, vault: VaultDep
 ) -> s.CredentialOut:
     credential, platform = await service.update_credential(session, credential_id, body, vault)
     return service.credential_out(credential, platform, vault)
 
 
 @router.delete("/credentials/{credential_id}", status_code=204)
-async def delete_credential(credential_id: int, session: DbSession) -> Response:
+async def delete_credential(credential_id: DbInt, session: DbSession) -> Response:
     await service.delete_credential(session, credential_id)
     return Response(status_code=204)

@@ -12,11 +12,20 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictInt,
     StringConstraints,
     TypeAdapter,
     ValidationError,
     field_validator,
+)
+
+from omnirelay.input_types import (
+    DB_INT_MAX,
+    DB_INT_MIN,
+    HeaderMap,
+    StoredJson,
+    StrictDbInt,
+    TextColumn,
+    check_headers,
 )
 
 Code = Annotated[
@@ -25,7 +34,7 @@ Code = Annotated[
         strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.\-]+$"
     ),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Name = Annotated[TextColumn, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 EventType = Annotated[
     str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=50)
 ]
@@ -82,6 +91,8 @@ _CODE = TypeAdapter(Code)
 def _storefront_ref(value: Any) -> Any:
     # One clear error instead of one per union member; booleans are not ids.
     if isinstance(value, int) and not isinstance(value, bool):
+        if not DB_INT_MIN <= value <= DB_INT_MAX:
+            raise ValueError("an integer id must be within the signed 64-bit range")
         return value
     if isinstance(value, str):
         try:
@@ -105,11 +116,11 @@ class _SgtmFields(_Strict):
     sgtm_url: HttpUrl500 | None = None
     client_type: Literal["ga4", "custom"] | None = None
     measurement_id: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None
+        Annotated[TextColumn, StringConstraints(strip_whitespace=True, max_length=50)] | None
     ) = None
     api_secret: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
-    custom_endpoint_path: Annotated[str, StringConstraints(max_length=255)] | None = None
-    custom_headers: dict[str, str] | None = None
+    custom_endpoint_path: Annotated[TextColumn, StringConstraints(max_length=255)] | None = None
+    custom_headers: HeaderMap | None = None
     event_types: list[EventType] | None = None
     event_name_map: (
         dict[str, Annotated[str, StringConstraints(min_length=1, max_length=100)]] | None
@@ -221,8 +232,17 @@ class PlatformOut(_Out):
 # ---- platform credentials ----------------------------------------------------------------
 
 
+def _credential_headers(values: dict[str, Any]) -> dict[str, Any]:
+    """Webhook ``headers`` checked as HTTP headers; a value of another shape is the
+    service's to refuse (it knows the platform's fields)."""
+    headers = values.get("headers")
+    if isinstance(headers, dict) and all(isinstance(v, str) for v in headers.values()):
+        check_headers(headers, under=("headers",))
+    return values
+
+
 class _CredentialFields(_Strict):
-    settings: dict[str, Any] | None = Field(
+    settings: dict[str, StoredJson] | None = Field(
         default=None, description="non-secret: base_url, test_event_code, api_version, ..."
     )
     event_types: list[EventType] | None = None
@@ -234,14 +254,16 @@ class _CredentialFields(_Strict):
 
 class CredentialCreate(_CredentialFields):
     storefront_id: StorefrontRef
-    platform_id: StrictInt | None = None
-    platform_code: str | None = None
-    credentials: dict[str, Any]
+    platform_id: StrictDbInt | None = None
+    platform_code: TextColumn | None = None
+    credentials: Annotated[dict[str, StoredJson], AfterValidator(_credential_headers)]
     is_active: bool = True
 
 
 class CredentialUpdate(_CredentialFields):
-    credentials: dict[str, Any] | None = Field(
+    credentials: (
+        Annotated[dict[str, StoredJson | None], AfterValidator(_credential_headers)] | None
+    ) = Field(
         default=None, description="merged into the stored values; a null value removes a field"
     )
 

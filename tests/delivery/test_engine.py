@@ -267,6 +267,65 @@ async def test_every_platform_delivers_to_its_sandbox(
     assert SANDBOX.recorded(platform)
 
 
+async def test_every_destination_sends_content_type_once(client, sessionmaker, worker) -> None:
+    await add_storefront(client, "bosley")
+    for platform in ("meta", "ga4", "tiktok", "snapchat", "pinterest"):
+        await add_platform(client, platform)
+    webhook = await client.post(
+        "/admin/v1/credentials",
+        json={
+            "storefront_id": "bosley",
+            "platform_code": "webhook",
+            "credentials": {
+                "url": "http://sandbox/webhook/orders",
+                "headers": {"content-type": "application/json; charset=utf-8"},
+            },
+        },
+    )
+    assert webhook.status_code == 201, webhook.text
+    for code, client_type, extra in (
+        ("via_sgtm_ga4", "ga4", {"measurement_id": "G-XXXXXX"}),
+        ("via_sgtm_custom", "custom", {"custom_headers": {"CONTENT-TYPE": "application/json"}}),
+    ):
+        await add_storefront(client, code)
+        response = await client.post(
+            "/admin/v1/sgtm-configs",
+            json={
+                "storefront_id": code,
+                "sgtm_url": "http://sandbox/sgtm",
+                "client_type": client_type,
+                **extra,
+            },
+        )
+        assert response.status_code == 201, response.text
+    await post_events(
+        client,
+        [
+            customer_event(1),
+            customer_event(2, storefront="via_sgtm_ga4"),
+            customer_event(3, storefront="via_sgtm_custom"),
+        ],
+    )
+    await worker.drain()
+
+    assert {d.status for d in await deliveries(sessionmaker)} == {"delivered"}
+    recorded = SANDBOX.recorded()
+    assert {r.platform for r in recorded} == {
+        "meta",
+        "ga4",
+        "tiktok",
+        "snapchat",
+        "pinterest",
+        "webhook",
+        "sgtm",
+    }
+    assert len([r for r in recorded if r.platform == "sgtm"]) == 2
+    for hit in recorded:
+        content_types = [v for k, v in hit.header_lines if k == "content-type"]
+        assert len(content_types) == 1, (hit.platform, hit.path, hit.header_lines)
+        assert content_types[0].startswith("application/json"), (hit.platform, content_types)
+
+
 async def test_webhook_destination_signs_its_body(client, sessionmaker, worker) -> None:
     await add_storefront(client)
     response = await client.post(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select, text
 
 from omnirelay.models import MarketingEvent
 from omnirelay.pipeline import dispatcher
+from omnirelay.relay.context import StoredEvent
 from tests.factories import create_storefronts
 
 OPTION_A = """
@@ -109,3 +112,18 @@ async def test_invalid_payload_json_fails_with_the_reason(client, sessionmaker) 
     [event] = await _events(sessionmaker)
     assert event.status == "failed"
     assert "event_payload" in (event.status_detail or "")
+
+
+def test_a_payload_event_time_beyond_utc_falls_back_to_the_arrival_time() -> None:
+    """A direct INSERT's payload time that cannot be converted to UTC is as unreadable as
+    one that does not parse: the event goes out with the time it arrived."""
+    arrived = datetime(2026, 1, 15, 10, 25, tzinfo=UTC)
+    for when, expected in (
+        ("0001-01-01T00:00:00+14:00", arrived),
+        ("9999-12-31T23:59:59-14:00", arrived),
+        ("not a time", arrived),
+        ("2026-01-15T12:25:00+02:00", datetime(2026, 1, 15, 10, 25, tzinfo=UTC)),
+    ):
+        event = StoredEvent(1, "order123", "purchase_completed", None, arrived, "bosley", {})
+        event.payload["event_time"] = when
+        assert event.when() == expected, when

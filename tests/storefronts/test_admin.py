@@ -283,13 +283,13 @@ async def test_unknown_or_absurd_ids_are_404_never_500(client: httpx.AsyncClient
         f"/admin/v1/platforms/{beyond_int}",
         "/admin/v1/storefronts/%C2%B2",  # "²" is a digit to str.isdigit, not to int()
         "/admin/v1/sgtm-configs/999999",
-        f"/admin/v1/sgtm-configs/{huge}",
+        f"/admin/v1/sgtm-configs/{2**40}",  # beyond the 32-bit ids, within 64 bits
         "/admin/v1/sgtm-configs/0",
         "/admin/v1/platforms/999999",
         "/admin/v1/platforms/no_such_platform",
         f"/admin/v1/platforms/{huge}",
         "/admin/v1/credentials/999999",
-        f"/admin/v1/credentials/{huge}",
+        f"/admin/v1/credentials/{2**40}",
     ):
         for method in ("GET", "DELETE"):
             response = await client.request(method, path)
@@ -298,6 +298,159 @@ async def test_unknown_or_absurd_ids_are_404_never_500(client: httpx.AsyncClient
         assert_error(response, 404, "not_found")
     assert "config_id" in error_fields(await client.get("/admin/v1/sgtm-configs/abc"))
     assert "offset" in error_fields(await client.get(f"/admin/v1/storefronts?offset={huge}"))
+
+
+BEYOND_64_BITS = (2**63, -(2**63) - 1, 2**80)
+
+
+async def test_integers_beyond_64_bits_are_422_naming_the_field(
+    client: httpx.AsyncClient,
+) -> None:
+    await create_storefronts(client, "bosley")
+    for number in BEYOND_64_BITS:
+        for resource, field in (("sgtm-configs", "config_id"), ("credentials", "credential_id")):
+            for method in ("GET", "PATCH", "DELETE"):
+                response = await client.request(
+                    method,
+                    f"/admin/v1/{resource}/{number}",
+                    json={"is_active": False} if method == "PATCH" else None,
+                )
+                assert error_fields(response) == {field}, (method, resource, response.text)
+        for resource in ("storefronts", "sgtm-configs", "platforms", "credentials"):
+            for param in ("offset", "limit"):
+                response = await client.get(f"/admin/v1/{resource}?{param}={number}")
+                assert error_fields(response) == {param}, (resource, param, response.text)
+        sgtm = await client.post(
+            "/admin/v1/sgtm-configs",
+            json={
+                "storefront_id": number,
+                "sgtm_url": "https://t.example",
+                "client_type": "custom",
+            },
+        )
+        assert error_fields(sgtm) == {"storefront_id"}, sgtm.text
+        for change in ({"storefront_id": number}, {"platform_code": None, "platform_id": number}):
+            body = {"storefront_id": "bosley", "platform_code": "meta"} | change
+            response = await client.post(
+                "/admin/v1/credentials", json=body | {"credentials": META_CREDENTIALS}
+            )
+            assert error_fields(response) == {next(iter(change.keys() - {"platform_code"}))}, (
+                response.text
+            )
+    # the largest offset the databases take is answered, with nothing in it
+    for resource in ("storefronts", "sgtm-configs", "platforms", "credentials"):
+        page = await client.get(f"/admin/v1/{resource}?offset={2**63 - 1}")
+        assert page.status_code == 200, page.text
+        assert page.json()["items"] == [] and page.json()["offset"] == 2**63 - 1
+
+
+def nested(depth: int, leaf: Any = 1) -> Any:
+    value = leaf
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+async def test_credential_values_and_settings_must_be_storable_json(
+    client: httpx.AsyncClient,
+) -> None:
+    await create_storefronts(client, "bosley")
+    good = {"storefront_id": "bosley", "platform_code": "meta", "credentials": META_CREDENTIALS}
+
+    async def refused(body: dict[str, Any], path: str = "/admin/v1/credentials") -> set[str]:
+        method = "POST" if path == "/admin/v1/credentials" else "PATCH"
+        response = await client.request(method, path, json=body)
+        assert_no_secret(response, META_TOKEN)
+        return error_fields(response)
+
+    cases = [
+        ({"credentials": META_CREDENTIALS | {"pixel_id": 2**80}}, "credentials.pixel_id"),
+        ({"credentials": META_CREDENTIALS | {"pixel_id": -(2**63) - 1}}, "credentials.pixel_id"),
+        ({"credentials": META_CREDENTIALS | {"pixel_id": nested(300)}}, "credentials.pixel_id"),
+        ({"settings": {"api_version": 2**80}}, "settings.api_version"),
+        ({"settings": {"extra": {"ids": [1, 2**64]}}}, "settings.extra.ids.1"),
+        ({"settings": {"extra": nested(300)}}, "settings.extra"),
+    ]
+    for change, field in cases:
+        assert field in await refused(good | change), change
+    assert (await client.get("/admin/v1/credentials")).json()["total"] == 0
+
+    # numbers Python's JSON reader takes but JSON cannot carry, and nesting it cannot read
+    for literal, field in (
+        (b"NaN", "settings.x"),
+        (b"Infinity", "settings.x"),
+        (b"1e400", "settings.x"),
+        (b"[" * 1000 + b"]" * 1000, "body"),
+    ):
+        body = b'{"storefront_id": "bosley", "platform_code": "meta", "credentials": '
+        body += b'{"pixel_id": "1", "access_token": "t"}, "settings": {"x": ' + literal + b"}}"
+        response = await client.post(
+            "/admin/v1/credentials", content=body, headers={"content-type": "application/json"}
+        )
+        assert error_fields(response) == {field}, (literal, response.text)
+
+    credential = await make_credential(client, "bosley")
+    url = f"/admin/v1/credentials/{credential['id']}"
+    for change, field in cases:
+        assert field in await refused(change, url), change
+    unchanged = await client.get(url)
+    assert unchanged.json()["credentials"] == {"pixel_id": "1234567890", "access_token": MASK}
+    assert unchanged.json()["settings"] is None
+    # deep enough for any real configuration
+    accepted = await client.patch(url, json={"settings": {"extra": nested(60, 2**63 - 1)}})
+    assert accepted.status_code == 200, accepted.text
+
+
+async def test_header_names_and_values_are_checked_when_configured(
+    client: httpx.AsyncClient,
+) -> None:
+    await create_storefronts(client, "bosley", "pfizer")
+    bad_headers = [
+        ({"X-A": "ümlaut"}, "X-A"),
+        ({"X-A": "a\r\nX-Injected: 1"}, "X-A"),
+        ({"X-A": "a\nb"}, "X-A"),
+        ({"X-A": "a\u0000b"}, "X-A"),
+        ({"X-A": "a\u007fb"}, "X-A"),
+        ({"X A": "v"}, "X A"),
+        ({"X-Ä": "v"}, "X-Ä"),
+        ({"X:A": "v"}, "X:A"),
+        ({"": "v"}, ""),
+        ({"Content-Length": "5"}, "Content-Length"),
+        ({"transfer-encoding": "chunked"}, "transfer-encoding"),
+        ({"X-A": "1", "x-a": "2"}, "x-a"),
+    ]
+    sgtm = {"storefront_id": "bosley", "sgtm_url": "https://t.example", "client_type": "custom"}
+    webhook = {"storefront_id": "pfizer", "platform_code": "webhook"}
+    webhook_url = "https://hooks.example.com/in"
+    for headers, name in bad_headers:
+        response = await client.post(
+            "/admin/v1/sgtm-configs", json=sgtm | {"custom_headers": headers}
+        )
+        assert error_fields(response) == {f"custom_headers.{name}"}, (headers, response.text)
+        response = await client.post(
+            "/admin/v1/credentials",
+            json=webhook | {"credentials": {"url": webhook_url, "headers": headers}},
+        )
+        assert error_fields(response) == {f"credentials.headers.{name}"}, (headers, response.text)
+
+    good = {"Authorization": "Bearer abc.DEF-123", "X-Tab": "a\tb", "X~Odd!#$%&'*+.^_`|": "v"}
+    config = await client.post("/admin/v1/sgtm-configs", json=sgtm | {"custom_headers": good})
+    assert config.status_code == 201, config.text
+    credential = await client.post(
+        "/admin/v1/credentials",
+        json=webhook | {"credentials": {"url": webhook_url, "headers": good}},
+    )
+    assert credential.status_code == 201, credential.text
+    for headers, name in bad_headers:
+        response = await client.patch(
+            f"/admin/v1/sgtm-configs/{config.json()['id']}", json={"custom_headers": headers}
+        )
+        assert error_fields(response) == {f"custom_headers.{name}"}, (headers, response.text)
+        response = await client.patch(
+            f"/admin/v1/credentials/{credential.json()['id']}",
+            json={"credentials": {"headers": headers}},
+        )
+        assert error_fields(response) == {f"credentials.headers.{name}"}, (headers, response.text)
 
 
 async def test_deleting_a_storefront_with_events_is_409(client: httpx.AsyncClient) -> None:
@@ -484,7 +637,7 @@ async def test_sgtm_config_validation(client: httpx.AsyncClient) -> None:
     assert "api_secret" in await rejected(api_secret="")
     assert "unknown" in await rejected(unknown="x")
 
-    for missing in ("nowhere", 999999, 10**30):
+    for missing in ("nowhere", 999999, 2**40):
         response = await client.post(
             "/admin/v1/sgtm-configs", json=good | {"storefront_id": missing}
         )
@@ -877,7 +1030,7 @@ async def test_credential_validation(client: httpx.AsyncClient) -> None:
         {"storefront_id": 999999},
         {"platform_code": "no_such_platform"},
         {"platform_code": None, "platform_id": 999999},
-        {"platform_code": None, "platform_id": 10**30},
+        {"platform_code": None, "platform_id": 2**40},
     ):
         response = await client.post("/admin/v1/credentials", json=good | change)
         assert_error(response, 404, "not_found")
@@ -1132,3 +1285,57 @@ async def test_reencrypt_secrets_moves_everything_to_the_new_key(
     for token in tokens:
         with pytest.raises(VaultError):
             old.decrypt(token)
+
+
+async def test_nul_characters_are_422_naming_the_field(client: httpx.AsyncClient) -> None:
+    """PostgreSQL text cannot hold U+0000: a name or a filter holding one was a 500 there."""
+    await create_storefronts(client, "bosley")
+    for url, field in (
+        ("/admin/v1/storefronts?q=a%00", "q"),
+        ("/admin/v1/storefronts/bos%00ley", "storefront"),
+        ("/admin/v1/platforms/me%00ta", "platform"),
+        ("/admin/v1/platforms?q=%00", "q"),
+        ("/admin/v1/credentials?platform=me%00ta", "platform"),
+        ("/admin/v1/sgtm-configs?storefront_id=%00", "storefront_id"),
+        ("/admin/v1/events?event_id=%00", "event_id"),
+        ("/admin/v1/events?status=%00", "status"),
+        ("/admin/v1/events?event_type=%00", "event_type"),
+        ("/admin/v1/events?storefront_id=%00", "storefront_id"),
+    ):
+        assert error_fields(await client.get(url)) == {field}, url
+    for path, body, field in (
+        ("/admin/v1/storefronts", {"storefront_id": "x", "name": "a\u0000b"}, "name"),
+        (
+            "/admin/v1/platforms",
+            {"platform_code": "acme_nul", "name": "a\u0000b", "auth_type": "none"},
+            "name",
+        ),
+        (
+            "/admin/v1/sgtm-configs",
+            {
+                "storefront_id": "bosley",
+                "sgtm_url": "https://t.example",
+                "measurement_id": "G\u00001",
+            },
+            "measurement_id",
+        ),
+        (
+            "/admin/v1/sgtm-configs",
+            {
+                "storefront_id": "bosley",
+                "sgtm_url": "https://t.example",
+                "client_type": "custom",
+                "custom_endpoint_path": "/c\u0000",
+            },
+            "custom_endpoint_path",
+        ),
+        (
+            "/admin/v1/credentials",
+            {"storefront_id": "bosley", "platform_code": "me\u0000ta", "credentials": {}},
+            "platform_code",
+        ),
+        ("/admin/v1/deliveries/replay", {"destination": "me\u0000ta"}, "destination"),
+    ):
+        assert field in error_fields(await client.post(path, json=body)), (path, body)
+    patched = await client.patch("/admin/v1/storefronts/bosley", json={"name": "\u0000"})
+    assert error_fields(patched) == {"name"}

@@ -87,3 +87,4 @@ async def test_a_secret_field_of_an_added_platform_stays_secret(client: httpx.As
         },
     )
     assert made_secret.status_code == 200, made_secret.text
+    assert (await client.delete("/admin/v1/platforms/acme_capi")).status_code == 204
