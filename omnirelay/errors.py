@@ -97,6 +97,7 @@ class ErrorBody(BaseModel):
 
 
 _STATUS_TEXT = {
+    400: "the body cannot be read (not JSON)",
     401: "no credentials, an unknown key or a wrong secret",
     403: "the key does not have the scope this operation needs",
     404: "no such resource",
@@ -116,4 +117,4 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 # every authenticated operation can answer these
-COMMON_ERRORS = (401, 403, 422, 429, 503)
+COMMON_ERRORS = (400, 401, 403, 422, 429, 503)
