@@ -18,6 +18,7 @@ from omnirelay.config import Settings, get_settings
 from omnirelay.db import create_engine, create_sessionmaker, is_db_unavailable
 from omnirelay.errors import DatabaseUnavailable, OmniRelayError
 from omnirelay.metrics import Metrics
+from omnirelay.netguard import OutboundGuard
 from omnirelay.security import Vault
 
 if TYPE_CHECKING:
@@ -152,6 +153,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.vault = Vault(settings.encryption_keys())
+    app.state.outbound_guard = OutboundGuard(settings.outbound_allow)
     app.state.metrics = Metrics()
     app.state.wake_worker = lambda: None
     from omnirelay.health import migration_head

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 
 import pytest
@@ -110,3 +111,60 @@ async def test_upgrade_from_the_previous_head_keeps_deliveries_and_attempts(
     await engine.dispose()
     assert tuple(delivery) == ("dead", 5, 0, "gave up after 5 attempts", "relay", None)
     assert [tuple(a) for a in attempts] == [(1, 5), (1, 4)]
+
+
+async def test_upgrade_marks_the_destination_fields_of_stored_platforms(
+    empty_database: str,
+) -> None:
+    config = alembic_config(empty_database)
+    await asyncio.to_thread(command.upgrade, config, "0004")
+    engine = create_engine(empty_database)
+    old_webhook = [
+        {"name": "url", "label": "Endpoint URL", "secret": False, "required": True},
+        {"name": "secret", "label": "HMAC signing secret", "secret": True, "required": False},
+    ]
+    custom = [
+        {"name": "callback_url", "label": "Callback", "secret": False, "required": True},
+        {"name": "api_key", "label": "API key", "secret": True, "required": True},
+    ]
+    async with engine.begin() as connection:  # the rows as an older catalog wrote them
+        await connection.execute(
+            text(
+                "UPDATE ad_analytics_platforms SET credential_fields = :f WHERE platform_code = 'webhook'"
+            ),
+            {"f": json.dumps(old_webhook)},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO ad_analytics_platforms (platform_code, name, category, auth_type,"
+                " credential_fields, is_active) VALUES ('acme', 'Acme', 'ads', 'api_key', :f, :t)"
+            ),
+            {"f": json.dumps(custom), "t": True},
+        )
+    await engine.dispose()
+
+    await asyncio.to_thread(command.upgrade, config, "head")
+
+    engine = create_engine(empty_database)
+    async with engine.connect() as connection:
+        rows = dict(
+            (
+                await connection.execute(
+                    text(
+                        "SELECT platform_code, credential_fields FROM ad_analytics_platforms"
+                        " WHERE platform_code IN ('webhook', 'acme', 'braze', 'everflow')"
+                    )
+                )
+            ).all()
+        )
+    await engine.dispose()
+    kinds = {
+        code: {f["name"]: f.get("kind") for f in json.loads(fields)}
+        for code, fields in rows.items()
+    }
+    assert kinds == {
+        "webhook": {"url": "url", "secret": None},
+        "acme": {"callback_url": "url", "api_key": None},
+        "braze": {"rest_endpoint": "url", "api_key": None},
+        "everflow": {"tracking_domain": "host", "network_id": None},
+    }

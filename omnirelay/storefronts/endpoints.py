@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from omnirelay.deps import DbSession, VaultDep
+from omnirelay.deps import DbSession, OutboundGuardDep, VaultDep
 from omnirelay.security import require_basic_auth
 from omnirelay.storefronts import schemas as s
 from omnirelay.storefronts import service
@@ -89,9 +89,9 @@ async def list_sgtm_configs(
 
 @router.post("/sgtm-configs", response_model=s.SgtmConfigOut, status_code=201)
 async def create_sgtm_config(
-    body: s.SgtmConfigCreate, session: DbSession, vault: VaultDep
+    body: s.SgtmConfigCreate, session: DbSession, vault: VaultDep, guard: OutboundGuardDep
 ) -> s.SgtmConfigOut:
-    return service.sgtm_out(await service.create_sgtm_config(session, body, vault), vault)
+    return service.sgtm_out(await service.create_sgtm_config(session, body, vault, guard), vault)
 
 
 @router.get("/sgtm-configs/{config_id}", response_model=s.SgtmConfigOut)
@@ -101,9 +101,13 @@ async def read_sgtm_config(config_id: int, session: DbSession, vault: VaultDep) 
 
 @router.patch("/sgtm-configs/{config_id}", response_model=s.SgtmConfigOut)
 async def update_sgtm_config(
-    config_id: int, body: s.SgtmConfigUpdate, session: DbSession, vault: VaultDep
+    config_id: int,
+    body: s.SgtmConfigUpdate,
+    session: DbSession,
+    vault: VaultDep,
+    guard: OutboundGuardDep,
 ) -> s.SgtmConfigOut:
-    config = await service.update_sgtm_config(session, config_id, body, vault)
+    config = await service.update_sgtm_config(session, config_id, body, vault, guard)
     return service.sgtm_out(config, vault)
 
 
@@ -198,9 +202,9 @@ async def list_credentials(
 
 @router.post("/credentials", response_model=s.CredentialOut, status_code=201)
 async def create_credential(
-    body: s.CredentialCreate, session: DbSession, vault: VaultDep
+    body: s.CredentialCreate, session: DbSession, vault: VaultDep, guard: OutboundGuardDep
 ) -> s.CredentialOut:
-    credential, platform = await service.create_credential(session, body, vault)
+    credential, platform = await service.create_credential(session, body, vault, guard)
     return service.credential_out(credential, platform, vault)
 
 
@@ -214,9 +218,15 @@ async def read_credential(
 
 @router.patch("/credentials/{credential_id}", response_model=s.CredentialOut)
 async def update_credential(
-    credential_id: int, body: s.CredentialUpdate, session: DbSession, vault: VaultDep
+    credential_id: int,
+    body: s.CredentialUpdate,
+    session: DbSession,
+    vault: VaultDep,
+    guard: OutboundGuardDep,
 ) -> s.CredentialOut:
-    credential, platform = await service.update_credential(session, credential_id, body, vault)
+    credential, platform = await service.update_credential(
+        session, credential_id, body, vault, guard
+    )
     return service.credential_out(credential, platform, vault)
 
 

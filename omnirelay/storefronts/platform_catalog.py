@@ -2,9 +2,11 @@
 
 Every entry is a real platform with a server-side, conversion, offline-event, measurement or
 upload API. ``credential_fields`` lists the keys a storefront's credentials JSON holds for that
-platform (``secret`` fields are masked in API responses). Every platform also accepts an
-optional, non-secret ``base_url`` (an override for proxies and the sandbox), which the admin
-API adds to every platform's fields; it is not repeated per platform.
+platform (``secret`` fields are masked in API responses; ``kind`` marks a field that says where
+requests go, a ``url`` or a ``host``, which the admin API checks is a public destination).
+Every platform also accepts an optional, non-secret ``base_url`` (an override for proxies and
+the sandbox, of kind ``url``), which the admin API adds to every platform's fields; it is not
+repeated per platform.
 
 Auth types and credential names were checked against the vendors' documentation (or, where
 the vendor's own pages were not at hand, against documented partner integrations such as
@@ -29,7 +31,7 @@ is less certain.
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 AuthType = Literal[
     "access_token", "api_key", "api_secret", "oauth2", "basic", "bearer", "hmac", "none"
@@ -38,12 +40,16 @@ Category = Literal[
     "ads", "analytics", "affiliate", "mobile_attribution", "cdp", "messaging", "other"
 ]
 
+# A field whose value says where requests go: a URL, or a host name (no scheme, port or path).
+FieldKind = Literal["url", "host"]
+
 
 class CredentialField(TypedDict):
     name: str  # key in the credentials JSON, e.g. "pixel_id", "access_token"
     label: str
     secret: bool  # masked in API responses
     required: bool
+    kind: NotRequired[FieldKind]  # only on destination fields
 
 
 class PlatformSpec(TypedDict):
@@ -55,8 +61,18 @@ class PlatformSpec(TypedDict):
     docs_url: str
 
 
-def _f(name: str, label: str, *, secret: bool = False, required: bool = True) -> CredentialField:
-    return {"name": name, "label": label, "secret": secret, "required": required}
+def _f(
+    name: str,
+    label: str,
+    *,
+    secret: bool = False,
+    required: bool = True,
+    kind: FieldKind | None = None,
+) -> CredentialField:
+    field: CredentialField = {"name": name, "label": label, "secret": secret, "required": required}
+    if kind is not None:
+        field["kind"] = kind
+    return field
 
 
 def _p(
@@ -502,7 +518,7 @@ PLATFORMS: tuple[PlatformSpec, ...] = (
         "analytics",
         "access_token",
         [
-            _f("url", "Matomo URL"),
+            _f("url", "Matomo URL", kind="url"),
             _f("site_id", "Site ID"),
             _f("token_auth", "token_auth", secret=True),
         ],
@@ -534,7 +550,7 @@ PLATFORMS: tuple[PlatformSpec, ...] = (
         "analytics",
         "none",
         [
-            _f("collector_url", "Collector URL"),
+            _f("collector_url", "Collector URL", kind="url"),
             _f("app_id", "Application ID", required=False),
         ],
         "https://docs.snowplow.io/",
@@ -569,7 +585,7 @@ PLATFORMS: tuple[PlatformSpec, ...] = (
         "basic",
         [
             _f("write_key", "Source write key", secret=True),
-            _f("data_plane_url", "Data plane URL"),
+            _f("data_plane_url", "Data plane URL", kind="url"),
         ],
         "https://www.rudderstack.com/docs/api/http-api/",
     ),
@@ -606,7 +622,7 @@ PLATFORMS: tuple[PlatformSpec, ...] = (
         "messaging",
         "bearer",
         [
-            _f("rest_endpoint", "REST endpoint (e.g. https://rest.iad-01.braze.com)"),
+            _f("rest_endpoint", "REST endpoint (e.g. https://rest.iad-01.braze.com)", kind="url"),
             _f("api_key", "REST API key", secret=True),
         ],
         "https://www.braze.com/docs/api/basics/",
@@ -788,7 +804,7 @@ PLATFORMS: tuple[PlatformSpec, ...] = (
         "affiliate",
         "none",
         [
-            _f("tracking_domain", "Tracking domain"),
+            _f("tracking_domain", "Tracking domain", kind="host"),
             _f("network_id", "Network ID (nid)"),
         ],
         "https://developers.everflow.io/",
@@ -811,7 +827,7 @@ PLATFORMS: tuple[PlatformSpec, ...] = (
         "other",
         "hmac",
         [
-            _f("url", "Endpoint URL"),
+            _f("url", "Endpoint URL", kind="url"),
             _f("secret", "HMAC signing secret", secret=True, required=False),
             _f("headers", "Extra request headers (JSON object)", secret=True, required=False),
         ],
