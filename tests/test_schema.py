@@ -55,3 +55,48 @@ async def test_downgrade_to_base_and_back(tmp_path) -> None:
         ).scalar_one()
     await engine.dispose()
     assert count == len(PLATFORMS)
+
+
+# Tables whose ids deliveries and the audit refer to.
+ID_TABLES = (
+    "storefronts",
+    "ad_analytics_platforms",
+    "storefront_sgtm_config",
+    "platform_credentials",
+    "marketing_events",
+    "event_deliveries",
+    "delivery_requests",
+    "event_attempts",
+)
+
+
+def test_models_ask_for_ids_that_are_never_reused() -> None:
+    for name in ID_TABLES:
+        assert Base.metadata.tables[name].dialect_options["sqlite"]["autoincrement"], name
+
+
+async def test_a_deleted_rows_id_is_not_given_again(db_url: str) -> None:
+    engine = create_engine(db_url)
+    async with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            schema = dict(
+                (await connection.execute(text("SELECT name, sql FROM sqlite_master"))).all()
+            )
+            assert all("AUTOINCREMENT" in schema[name] for name in ID_TABLES)
+        ids = []
+        for code in ("first", "second"):
+            await connection.execute(
+                text("INSERT INTO storefronts (storefront_id, name) VALUES (:c, :c)"), {"c": code}
+            )
+            ids.append(
+                (
+                    await connection.execute(
+                        text("SELECT id FROM storefronts WHERE storefront_id = :c"), {"c": code}
+                    )
+                ).scalar_one()
+            )
+            await connection.execute(
+                text("DELETE FROM storefronts WHERE storefront_id = :c"), {"c": code}
+            )
+    await engine.dispose()
+    assert ids[1] > ids[0]
