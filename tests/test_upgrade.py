@@ -178,7 +178,7 @@ async def test_upgrade_keeps_rows_and_attempts_and_ids_are_not_reused_after_it(
     empty_database: str,
 ) -> None:
     config = alembic_config(empty_database)
-    await asyncio.to_thread(command.upgrade, config, "0005")
+    await asyncio.to_thread(command.upgrade, config, "0006")
     engine = create_engine(empty_database)
     async with engine.begin() as connection:  # ids given by the database, as in production
         for code in ("eshop", "fshop"):

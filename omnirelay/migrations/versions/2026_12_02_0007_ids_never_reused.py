@@ -1,8 +1,8 @@
 """ids are never reused on SQLite: AUTOINCREMENT on every table other rows refer to
 
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-09
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-02
 
 Without AUTOINCREMENT, SQLite gives a new row the highest id in use plus one, so the id of a
 deleted credential (or config, storefront, delivery ...) goes to the next one created, and
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

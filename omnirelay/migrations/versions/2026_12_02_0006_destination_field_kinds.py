@@ -1,8 +1,8 @@
 """credential fields that say where requests go are marked with their kind (url or host)
 
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-09
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-02
 
 The admin API checks a credential field as a destination (http(s), no user info, not a
 private or loopback address) when the platform's master data marks it with ``kind``: the
@@ -18,8 +18,8 @@ import orjson
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
