@@ -30,7 +30,9 @@ sandbox: install  ## local fakes of sGTM and the ad platforms on 127.0.0.1:8090
 demo: install  ## sandbox + a demo storefront wired to it + the service
 	$(BIN)/omnirelay db upgrade
 	$(BIN)/omnirelay demo
-	$(BIN)/omnirelay sandbox & trap 'kill $$!' EXIT; $(BIN)/omnirelay serve --host $(HOST) --port $(PORT)
+	$(BIN)/omnirelay sandbox & trap 'kill $$!' EXIT; \
+	OUTBOUND_ALLOW="$${OUTBOUND_ALLOW:+$$OUTBOUND_ALLOW,}127.0.0.1" \
+	$(BIN)/omnirelay serve --host $(HOST) --port $(PORT)
 
 test: install  ## the suite, on SQLite and (when reachable; always with CI=true) PostgreSQL and MariaDB
 	$(BIN)/pytest

@@ -50,6 +50,7 @@ def service_env(database_url: str, **extra: str) -> dict[str, str]:
             "BASIC_AUTH_PASSWORD": AUTH[1],
             "OMNIRELAY_ENV": "test",
             "LOG_LEVEL": "WARNING",
+            "OUTBOUND_ALLOW": "127.0.0.1",  # the sandbox server
         }
         | extra
     )

@@ -89,6 +89,7 @@ def settings_for(url: str, **overrides: Any) -> Settings:
         basic_auth_username="bench",
         basic_auth_password="bench-password",
         omnirelay_env="test",
+        outbound_allow="127.0.0.1",  # the sandbox server
         **overrides,
     )
 

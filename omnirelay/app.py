@@ -24,6 +24,7 @@ from omnirelay.errors import DatabaseUnavailable, InvalidInput, OmniRelayError
 from omnirelay.input_types import reject_nul_in_url
 from omnirelay.keys import service as keys_service
 from omnirelay.metrics import Metrics
+from omnirelay.netguard import OutboundGuard
 from omnirelay.security import KeyCache, LoginGuard, Vault
 
 if TYPE_CHECKING:
@@ -215,6 +216,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.vault = Vault(settings.encryption_keys())
+    app.state.outbound_guard = OutboundGuard(settings.outbound_allow)
     app.state.metrics = Metrics()
     app.state.wake_worker = lambda: None
     app.state.login_guard = LoginGuard(settings.auth_failures_per_minute)

@@ -256,7 +256,10 @@ def demo(
     ] = "http://127.0.0.1:8090",
 ) -> None:
     """Create a 'demo' storefront whose five platform credentials point at the sandbox."""
+    import httpx
+
     from omnirelay.db import create_engine, create_sessionmaker, session_scope
+    from omnirelay.netguard import OutboundGuard
     from omnirelay.sandbox.demo import create_demo_storefront
     from omnirelay.security import Vault
 
@@ -275,6 +278,9 @@ def demo(
 
     created = asyncio.run(main())
     typer.echo(f"storefront 'demo' delivers to the sandbox at {sandbox_url}: {', '.join(created)}")
+    host = httpx.URL(sandbox_url).host
+    if OutboundGuard(settings.outbound_allow).host_refusal(host):
+        typer.echo(f"the worker reaches it only with OUTBOUND_ALLOW={host} (make demo sets it)")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from omnirelay.errors import ConfigurationError
+from omnirelay.netguard import parse_allow
 
 DEFAULT_DATA_DIR = Path(".omnirelay")
 # Clocks drift: an OMS a little ahead of omnirelay is not sending events from the future.
@@ -58,10 +59,18 @@ class Settings(BaseSettings):
     worker_batches_in_flight: int = Field(default=3, ge=1, le=64)
     worker_prepare_processes: int = Field(default=1, ge=0, le=64)
     delivery_timeout_seconds: float = Field(default=15.0, gt=0)
+    # hosts and networks (CIDR) outbound requests may reach though they are not public
+    outbound_allow: str = ""
 
     @property
     def is_production(self) -> bool:
         return self.omnirelay_env == "production"
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _outbound_allow(cls, value: str) -> str:
+        parse_allow(value)  # a ValueError names the entry
+        return value
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

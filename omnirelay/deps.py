@@ -1,4 +1,5 @@
-"""Request-scoped dependencies: the session (the one transaction owner) and the vault.
+"""Request-scoped dependencies: the session (the one transaction owner), the vault and the
+outbound guard.
 
 ``DbSession`` is the only way an endpoint gets a database session. Its scope is the
 endpoint function (``scope="function"``): the transaction commits, or rolls back and the
@@ -15,6 +16,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnirelay.db import session_scope
+from omnirelay.netguard import OutboundGuard
 from omnirelay.security import Vault
 
 
@@ -33,5 +35,11 @@ async def get_vault(request: Request) -> Vault:
     return vault
 
 
+async def get_outbound_guard(request: Request) -> OutboundGuard:
+    guard: OutboundGuard = request.app.state.outbound_guard
+    return guard
+
+
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 VaultDep = Annotated[Vault, Depends(get_vault)]
+OutboundGuardDep = Annotated[OutboundGuard, Depends(get_outbound_guard)]

@@ -15,6 +15,7 @@ from omnirelay.delivery.kinds import Registry
 from omnirelay.delivery.transports import HttpTransport
 from omnirelay.delivery.worker import Worker
 from omnirelay.metrics import Metrics
+from omnirelay.netguard import GuardedTransport, OutboundGuard
 from omnirelay.relay.kind import RelayKind
 from omnirelay.relay.preparing import Preparer
 from omnirelay.relay.routing import RelayRouting
@@ -27,12 +28,15 @@ def dispatcher() -> Dispatcher:
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
+    """The worker's outbound client: it connects only to addresses the guard has checked
+    after resolving them (``OUTBOUND_ALLOW`` names what else it may reach)."""
+    limits = httpx.Limits(
+        max_connections=settings.worker_concurrency * 2,
+        max_keepalive_connections=settings.worker_concurrency * 2,
+    )
     return httpx.AsyncClient(
         timeout=settings.delivery_timeout_seconds,
-        limits=httpx.Limits(
-            max_connections=settings.worker_concurrency * 2,
-            max_keepalive_connections=settings.worker_concurrency * 2,
-        ),
+        transport=GuardedTransport(OutboundGuard(settings.outbound_allow), limits=limits),
         headers={"user-agent": "omnirelay/0.1"},
     )
 

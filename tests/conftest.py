@@ -8,7 +8,9 @@ a failure, not a skip. OMNIRELAY_TEST_BACKENDS narrows the list (e.g. ``sqlite``
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -158,6 +160,43 @@ async def db_url(database_url: str) -> str:
     return database_url
 
 
+@pytest.fixture(autouse=True)
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """What names resolve to in a test: a test adds ``dns[name] = [addresses]``. Numeric
+    hosts and ``localhost`` resolve as usual; every other name does not resolve, so no test
+    asks a real DNS server."""
+    answers: dict[str, list[str]] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(
+        host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+    ) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        key = name.lower().rstrip(".") if isinstance(name, str) else None
+        if key in answers:
+            number = int(port or 0)
+            found = []
+            for address in map(ipaddress.ip_address, answers[key]):
+                if address.version == 6:
+                    found.append(
+                        (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (str(address), number, 0, 0))
+                    )
+                else:
+                    found.append(
+                        (socket.AF_INET, socket.SOCK_STREAM, 6, "", (str(address), number))
+                    )
+            return found
+        try:
+            return real(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+        except socket.gaierror:
+            if key == "localhost":
+                return real(host, port, family, type, proto, flags)
+            raise socket.gaierror(socket.EAI_NONAME, f"{name}: no DNS in tests") from None
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
@@ -171,6 +210,8 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         worker_poll_interval=0.05,
         # prepared inline: the preparing processes have tests of their own
         worker_prepare_processes=0,
+        # the sandbox: in process (http://sandbox) and as a server on loopback
+        outbound_allow="127.0.0.1,sandbox",
     )
 
 

@@ -93,3 +93,36 @@ async def create_storefronts(client: Any, *codes: str) -> dict[str, int]:
         assert response.status_code == 201, response.text
         ids[code] = response.json()["id"]
     return ids
+
+
+async def store_as_before_the_url_rules(
+    app: Any,
+    *,
+    credential_id: int | None = None,
+    credentials: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    sgtm_config_id: int | None = None,
+    sgtm_url: str | None = None,
+) -> None:
+    """Write configuration the admin API now refuses (a URL with user info) straight into
+    the database, as a row stored before the rule, or by another system, would hold it."""
+    from sqlalchemy import update
+
+    from omnirelay.models import PlatformCredential, SgtmConfig
+
+    async with app.state.sessionmaker() as session, session.begin():
+        if credential_id is not None:
+            values: dict[str, Any] = {}
+            if credentials is not None:
+                values["credentials_encrypted"] = app.state.vault.encrypt(credentials)
+            if settings is not None:
+                values["settings"] = settings
+            await session.execute(
+                update(PlatformCredential)
+                .where(PlatformCredential.id == credential_id)
+                .values(values)
+            )
+        if sgtm_config_id is not None:
+            await session.execute(
+                update(SgtmConfig).where(SgtmConfig.id == sgtm_config_id).values(sgtm_url=sgtm_url)
+            )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 
 import pytest
@@ -110,3 +111,182 @@ async def test_upgrade_from_the_previous_head_keeps_deliveries_and_attempts(
     await engine.dispose()
     assert tuple(delivery) == ("dead", 5, 0, "gave up after 5 attempts", "relay", None)
     assert [tuple(a) for a in attempts] == [(1, 5), (1, 4)]
+
+
+async def test_upgrade_marks_the_destination_fields_of_stored_platforms(
+    empty_database: str,
+) -> None:
+    config = alembic_config(empty_database)
+    await asyncio.to_thread(command.upgrade, config, "0004")
+    engine = create_engine(empty_database)
+    old_webhook = [
+        {"name": "url", "label": "Endpoint URL", "secret": False, "required": True},
+        {"name": "secret", "label": "HMAC signing secret", "secret": True, "required": False},
+    ]
+    custom = [
+        {"name": "callback_url", "label": "Callback", "secret": False, "required": True},
+        {"name": "api_key", "label": "API key", "secret": True, "required": True},
+    ]
+    async with engine.begin() as connection:  # the rows as an older catalog wrote them
+        await connection.execute(
+            text(
+                "UPDATE ad_analytics_platforms SET credential_fields = :f WHERE platform_code = 'webhook'"
+            ),
+            {"f": json.dumps(old_webhook)},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO ad_analytics_platforms (platform_code, name, category, auth_type,"
+                " credential_fields, is_active) VALUES ('acme', 'Acme', 'ads', 'api_key', :f, :t)"
+            ),
+            {"f": json.dumps(custom), "t": True},
+        )
+    await engine.dispose()
+
+    await asyncio.to_thread(command.upgrade, config, "head")
+
+    engine = create_engine(empty_database)
+    async with engine.connect() as connection:
+        rows = dict(
+            (
+                await connection.execute(
+                    text(
+                        "SELECT platform_code, credential_fields FROM ad_analytics_platforms"
+                        " WHERE platform_code IN ('webhook', 'acme', 'braze', 'everflow')"
+                    )
+                )
+            ).all()
+        )
+    await engine.dispose()
+    kinds = {
+        code: {f["name"]: f.get("kind") for f in json.loads(fields)}
+        for code, fields in rows.items()
+    }
+    assert kinds == {
+        "webhook": {"url": "url", "secret": None},
+        "acme": {"callback_url": "url", "api_key": None},
+        "braze": {"rest_endpoint": "url", "api_key": None},
+        "everflow": {"tracking_domain": "host", "network_id": None},
+    }
+
+
+async def _scalar(connection, statement: str, **values) -> int:  # type: ignore[no-untyped-def]
+    return int((await connection.execute(text(statement), values)).scalar_one())
+
+
+async def test_upgrade_keeps_rows_and_attempts_and_ids_are_not_reused_after_it(
+    empty_database: str,
+) -> None:
+    config = alembic_config(empty_database)
+    await asyncio.to_thread(command.upgrade, config, "0006")
+    engine = create_engine(empty_database)
+    async with engine.begin() as connection:  # ids given by the database, as in production
+        for code in ("eshop", "fshop"):
+            await connection.execute(
+                text(
+                    "INSERT INTO storefronts (storefront_id, name, is_active) VALUES (:c, :c, :t)"
+                ),
+                {"c": code, "t": True},
+            )
+        eshop = await _scalar(
+            connection, "SELECT id FROM storefronts WHERE storefront_id = 'eshop'"
+        )
+        webhook = await _scalar(
+            connection, "SELECT id FROM ad_analytics_platforms WHERE platform_code = 'webhook'"
+        )
+        meta = await _scalar(
+            connection, "SELECT id FROM ad_analytics_platforms WHERE platform_code = 'meta'"
+        )
+        for platform in (meta, webhook):
+            await connection.execute(
+                text(
+                    "INSERT INTO platform_credentials (storefront_id, platform_id,"
+                    " credentials_encrypted, is_active) VALUES (:s, :p, 'x', :t)"
+                ),
+                {"s": eshop, "p": platform, "t": True},
+            )
+        deleted = await _scalar(
+            connection, "SELECT id FROM platform_credentials WHERE platform_id = :p", p=webhook
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO marketing_events (event_id, storefront_id, storefront_code,"
+                " event_type, event_payload, status) VALUES"
+                " ('ORD1', :s, 'eshop', 'purchase_completed', '{}', 'queued')"
+            ),
+            {"s": eshop},
+        )
+        event = await _scalar(connection, "SELECT id FROM marketing_events")
+        await connection.execute(
+            text(
+                "INSERT INTO event_deliveries (kind, event_id, storefront_id, destination_type,"
+                " destination_code, destination_key, credential_id, status, attempt_count,"
+                " attempt_base, next_attempt_at, last_error) VALUES ('relay', :e, :s, 'platform',"
+                " 'webhook', :k, :c, 'pending', 1, 0, CURRENT_TIMESTAMP, 'HTTP 500')"
+            ),
+            {"e": event, "s": eshop, "k": f"platform:{deleted}", "c": deleted},
+        )
+        delivery = await _scalar(connection, "SELECT id FROM event_deliveries")
+        await connection.execute(
+            text(
+                "INSERT INTO event_attempts (event_id, delivery_id, destination_type,"
+                " destination_code, attempt_number, status, http_status, attempted_at) VALUES"
+                " (:e, :d, 'platform', 'webhook', 1, 'retry', 500, CURRENT_TIMESTAMP)"
+            ),
+            {"e": event, "d": delivery},
+        )
+        # the credential is deleted while its delivery is retrying; it had the highest id
+        await connection.execute(
+            text("DELETE FROM platform_credentials WHERE id = :c"), {"c": deleted}
+        )
+    await engine.dispose()
+
+    await asyncio.to_thread(command.upgrade, config, "head")
+
+    engine = create_engine(empty_database)
+    async with engine.begin() as connection:
+        fshop = await _scalar(
+            connection, "SELECT id FROM storefronts WHERE storefront_id = 'fshop'"
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO platform_credentials (storefront_id, platform_id,"
+                " credentials_encrypted, is_active) VALUES (:s, :p, 'y', :t)"
+            ),
+            {"s": fshop, "p": webhook, "t": True},
+        )
+        created = await _scalar(
+            connection,
+            "SELECT id FROM platform_credentials WHERE storefront_id = :s AND platform_id = :p",
+            s=fshop,
+            p=webhook,
+        )
+        kept = (
+            await connection.execute(
+                text(
+                    "SELECT d.id, d.credential_id, d.status, d.last_error, a.attempt_number,"
+                    " a.http_status FROM event_deliveries d"
+                    " JOIN event_attempts a ON a.delivery_id = d.id"
+                )
+            )
+        ).all()
+        # and a delivery deleted after the upgrade does not give its id away either
+        await connection.execute(
+            text("DELETE FROM event_deliveries WHERE id = :d"), {"d": delivery}
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO event_deliveries (kind, event_id, storefront_id, destination_type,"
+                " destination_code, destination_key, credential_id, status, attempt_count,"
+                " attempt_base, next_attempt_at) VALUES ('relay', :e, :s, 'platform',"
+                " 'webhook', :k, :c, 'pending', 0, 0, CURRENT_TIMESTAMP)"
+            ),
+            {"e": event, "s": fshop, "k": f"platform:{created}", "c": created},
+        )
+        next_delivery = await _scalar(connection, "SELECT id FROM event_deliveries")
+        orphans = await _scalar(connection, "SELECT COUNT(*) FROM event_attempts")
+    await engine.dispose()
+    assert [tuple(row) for row in kept] == [(delivery, deleted, "pending", "HTTP 500", 1, 500)]
+    assert created > deleted, "the deleted credential's id was given to the next one"
+    assert next_delivery > delivery
+    assert orphans == 0  # the attempt went with its delivery (ON DELETE CASCADE still holds)

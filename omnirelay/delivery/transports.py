@@ -9,6 +9,7 @@ import httpx
 
 from omnirelay.destinations.base import HttpResult, PreparedRequest
 from omnirelay.logs import redact_library_logs
+from omnirelay.netguard import DestinationNotAllowed
 
 
 class Transport(Protocol):
@@ -51,6 +52,8 @@ class HttpTransport:
         try:
             response = await self.client.send(built)
             text = response.text
+        except DestinationNotAllowed as exc:  # nothing was sent; sending again cannot help
+            return HttpResult(None, error=str(exc), permanent=True)
         except httpx.TimeoutException as exc:
             return HttpResult(None, error=f"timeout: {type(exc).__name__}")
         except httpx.HTTPError as exc:

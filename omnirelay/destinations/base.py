@@ -179,6 +179,8 @@ class HttpResult:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: str = ""
     error: str | None = None  # "timeout: ...", "network: ..."
+    # an error that sending again cannot mend (a destination address that is not allowed)
+    permanent: bool = False
 
     def json(self) -> Any:
         try:
@@ -228,11 +230,13 @@ def classify_by_status(
 ) -> list[DeliveryOutcome] | None:
     """The HTTP-level verdict shared by every destination.
 
-    Returns outcomes for transport errors and non-2xx statuses; returns None for a 2xx so
-    the destination can read its body (several platforms answer 200 with errors inside).
+    Returns outcomes for transport errors (retried, unless the error is ``permanent``) and
+    non-2xx statuses; returns None for a 2xx so the destination can read its body (several
+    platforms answer 200 with errors inside).
     """
     if result.status_code is None:
-        return _all(request, Outcome.RETRY, result.error or "network error")
+        outcome = Outcome.PERMANENT if result.permanent else Outcome.RETRY
+        return _all(request, outcome, result.error or "network error")
     status = result.status_code
     if 200 <= status < 300:
         return None

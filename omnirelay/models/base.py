@@ -24,6 +24,13 @@ NAMING_CONVENTION = {
 # SQLite only auto-increments an INTEGER PRIMARY KEY; elsewhere ids are 64-bit.
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
+# Table options of every table whose ids other rows (deliveries, the audit) refer to: on
+# SQLite an id is then never given again once its row is deleted (AUTOINCREMENT; without it
+# SQLite reuses the highest id after a delete, and a retrying delivery of a deleted
+# credential would find the next credential under its id). PostgreSQL sequences and
+# MySQL/MariaDB auto-increment counters never go back.
+IDS_NEVER_REUSED = {"sqlite_autoincrement": True}
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes everywhere.

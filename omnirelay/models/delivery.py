@@ -6,7 +6,15 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omnirelay.models.base import Base, BigIntId, JSONText, TimestampMixin, UTCDateTime, utcnow
+from omnirelay.models.base import (
+    IDS_NEVER_REUSED,
+    Base,
+    BigIntId,
+    JSONText,
+    TimestampMixin,
+    UTCDateTime,
+    utcnow,
+)
 
 
 class DeliveryStatus(StrEnum):
@@ -36,6 +44,7 @@ class Delivery(TimestampMixin, Base):
         UniqueConstraint("kind", "subject_ref", "destination_key"),
         Index("ix_event_deliveries_kind_due", "kind", "status", "next_attempt_at"),
         Index("ix_event_deliveries_storefront_status", "storefront_id", "status"),
+        IDS_NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -70,6 +79,7 @@ class DeliveryRequest(Base):
     stored once per request, not once per event."""
 
     __tablename__ = "delivery_requests"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     destination_code: Mapped[str] = mapped_column(String(50), nullable=False)
@@ -88,7 +98,7 @@ class DeliveryAttempt(Base):
     """The audit: one row per attempt of a delivery (or per decision not to send it)."""
 
     __tablename__ = "event_attempts"
-    __table_args__ = (Index("ix_event_attempts_event_id", "event_id"),)
+    __table_args__ = (Index("ix_event_attempts_event_id", "event_id"), IDS_NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     event_id: Mapped[int | None] = mapped_column(

@@ -7,6 +7,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column
 
 from omnirelay.models.base import (
+    IDS_NEVER_REUSED,
     Base,
     BigIntId,
     CaseSensitiveString,
@@ -41,6 +42,7 @@ class MarketingEvent(Base):
         Index("ix_marketing_events_status_id", "status", "id"),
         Index("ix_marketing_events_storefront_time", "storefront_id", "event_time"),
         Index("ix_marketing_events_received_at", "received_at"),
+        IDS_NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)

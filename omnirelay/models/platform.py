@@ -5,13 +5,20 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omnirelay.models.base import Base, CaseSensitiveString, JSONText, TimestampMixin
+from omnirelay.models.base import (
+    IDS_NEVER_REUSED,
+    Base,
+    CaseSensitiveString,
+    JSONText,
+    TimestampMixin,
+)
 
 
 class AdAnalyticsPlatform(TimestampMixin, Base):
     """Master data of a platform. ``is_active`` is the third (global) kill switch."""
 
     __tablename__ = "ad_analytics_platforms"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     platform_code: Mapped[str] = mapped_column(CaseSensitiveString(50), unique=True, nullable=False)
@@ -27,7 +34,7 @@ class PlatformCredential(TimestampMixin, Base):
     """A storefront's credentials for one platform, encrypted. ``is_active``: fourth switch."""
 
     __tablename__ = "platform_credentials"
-    __table_args__ = (UniqueConstraint("storefront_id", "platform_id"),)
+    __table_args__ = (UniqueConstraint("storefront_id", "platform_id"), IDS_NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     storefront_id: Mapped[int] = mapped_column(

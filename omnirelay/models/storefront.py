@@ -5,13 +5,20 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omnirelay.models.base import Base, CaseSensitiveString, JSONText, TimestampMixin
+from omnirelay.models.base import (
+    IDS_NEVER_REUSED,
+    Base,
+    CaseSensitiveString,
+    JSONText,
+    TimestampMixin,
+)
 
 
 class Storefront(TimestampMixin, Base):
     """A storefront (tenant). ``is_active`` is the first kill switch."""
 
     __tablename__ = "storefronts"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # The seed names the code column ``storefront_id``; the ORM calls it ``code``.
@@ -26,6 +33,7 @@ class SgtmConfig(TimestampMixin, Base):
     """Server-side GTM destination of one storefront. ``is_active`` is the second kill switch."""
 
     __tablename__ = "storefront_sgtm_config"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     storefront_id: Mapped[int] = mapped_column(

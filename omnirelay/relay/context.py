@@ -37,6 +37,10 @@ class ResolvedDestination:
     # why it cannot be sent now though it may be later (credentials that cannot be
     # decrypted until the key is configured again): its deliveries are retried
     failed: str | None = None
+    # whose row it is: a delivery of another storefront (or, for a credential, another
+    # platform) is not sent with it (see ``destination_for``)
+    storefront_id: int | None = None
+    platform_code: str | None = None
 
 
 def _unresolvable(exc: Exception) -> ResolvedDestination:
@@ -51,11 +55,38 @@ def _unresolvable(exc: Exception) -> ResolvedDestination:
     return ResolvedDestination(None, None, {}, failed=reason)
 
 
-def _resolve(build: Callable[..., ResolvedDestination], *args: Any) -> ResolvedDestination:
+def _resolve(
+    owner: tuple[int, str | None], build: Callable[..., ResolvedDestination], *args: Any
+) -> ResolvedDestination:
     try:
-        return build(*args)
+        resolved = build(*args)
     except Exception as exc:  # one destination's bad configuration stops only its deliveries
-        return _unresolvable(exc)
+        resolved = _unresolvable(exc)
+    resolved.storefront_id, resolved.platform_code = owner
+    return resolved
+
+
+def _deleted(delivery: ClaimedDelivery) -> ResolvedDestination:
+    reason = "sGTM config deleted" if delivery.destination_type == "sgtm" else "credential deleted"
+    return ResolvedDestination(None, None, {}, blocked=reason)
+
+
+def destination_for(
+    delivery: ClaimedDelivery, destinations: dict[str, ResolvedDestination]
+) -> ResolvedDestination:
+    """The destination a delivery goes to: the row its key names, if that row is still the
+    delivery's own (same storefront, and for a credential the same platform). Ids are never
+    reused, but a database that reused one before they were (SQLite without AUTOINCREMENT)
+    may hold another storefront's credential under a deleted one's id: that delivery's
+    destination was deleted, and nothing of it is sent to the new row."""
+    destination = destinations.get(delivery.destination_key)
+    if destination is None or destination.storefront_id != delivery.storefront_id:
+        return _deleted(delivery)
+    if delivery.destination_type != "sgtm" and destination.platform_code != (
+        delivery.destination_code
+    ):
+        return _deleted(delivery)
+    return destination
 
 
 @dataclass(slots=True)
@@ -141,7 +172,9 @@ async def load_events(session: AsyncSession, event_ids: Iterable[int]) -> dict[i
 async def resolve_destinations(
     session: AsyncSession, deliveries: list[ClaimedDelivery], vault: Vault
 ) -> dict[str, ResolvedDestination]:
-    """Keyed by ``destination_key`` (``sgtm:<id>`` or ``platform:<credential id>``)."""
+    """Keyed by ``destination_key`` (``sgtm:<id>`` or ``platform:<credential id>``); a key
+    whose row is gone is a deleted destination. Each resolved row names its storefront and
+    platform, which ``destination_for`` checks against the delivery's."""
     storefront_ids = {d.storefront_id for d in deliveries}
     storefronts = {
         s.id: s
@@ -157,7 +190,11 @@ async def resolve_destinations(
             await session.execute(select(SgtmConfig).where(SgtmConfig.id.in_(sgtm_ids)))
         ).scalars():
             resolved[f"sgtm:{config.id}"] = _resolve(
-                sgtm_destination, config, storefronts.get(config.storefront_id), vault
+                (config.storefront_id, None),
+                sgtm_destination,
+                config,
+                storefronts.get(config.storefront_id),
+                vault,
             )
     if credential_ids:
         rows = await session.execute(
@@ -167,6 +204,7 @@ async def resolve_destinations(
         )
         for credential, platform in rows:
             resolved[f"platform:{credential.id}"] = _resolve(
+                (credential.storefront_id, platform.platform_code),
                 platform_destination,
                 credential,
                 platform,
@@ -175,9 +213,7 @@ async def resolve_destinations(
             )
     for delivery in deliveries:
         if delivery.destination_key not in resolved:
-            resolved[delivery.destination_key] = ResolvedDestination(
-                None, None, {}, blocked="destination was deleted"
-            )
+            resolved[delivery.destination_key] = _deleted(delivery)
     return resolved
 
 
@@ -191,11 +227,16 @@ def routed_destinations(
     for route in routes:
         if route.sgtm is not None:
             resolved[f"sgtm:{route.sgtm.id}"] = _resolve(
-                sgtm_destination, route.sgtm, route.storefront, vault
+                (route.storefront.id, None), sgtm_destination, route.sgtm, route.storefront, vault
             )
         for credential, platform in route.platforms:
             resolved[f"platform:{credential.id}"] = _resolve(
-                platform_destination, credential, platform, route.storefront, vault
+                (route.storefront.id, platform.platform_code),
+                platform_destination,
+                credential,
+                platform,
+                route.storefront,
+                vault,
             )
     return resolved
 

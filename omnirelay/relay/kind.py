@@ -34,6 +34,7 @@ from omnirelay.relay.context import (
     RelayHint,
     ResolvedDestination,
     StoredEvent,
+    destination_for,
     load_events,
     outbound_event,
     resolve_destinations,
@@ -92,13 +93,14 @@ class RelayKind(DeliveryKind):
                     events |= await load_events(session, missing)
                 if unresolved:
                     destinations |= await resolve_destinations(session, unresolved, self.vault)
-        groups: dict[tuple[str, str], list[ClaimedDelivery]] = defaultdict(list)
-        for delivery in deliveries:
-            groups[(delivery.destination_code, delivery.destination_key)].append(delivery)
+        groups: dict[tuple[str, str, int], list[ClaimedDelivery]] = defaultdict(list)
+        for d in deliveries:
+            groups[(d.destination_code, d.destination_key, d.storefront_id)].append(d)
         # events routed in this pass have all their deliveries here: no query to sum up
         plan = Plan(context=known.keys())
-        for (code, key), members in groups.items():
-            batch = self._batch(code, destinations[key], members, events, plan.decided)
+        for (code, _, _), members in groups.items():
+            destination = destination_for(members[0], destinations)
+            batch = self._batch(code, destination, members, events, plan.decided)
             if batch is not None:
                 plan.batches.append(batch)
         return plan

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from omnirelay.crud import Page
-from omnirelay.deps import DbSession, VaultDep
+from omnirelay.deps import DbSession, OutboundGuardDep, VaultDep
 from omnirelay.errors import COMMON_ERRORS, error_responses
 from omnirelay.input_types import DbInt, Limit, Offset
 from omnirelay.security import require
@@ -93,9 +93,9 @@ async def list_sgtm_configs(
 
 @router.post("/sgtm-configs", response_model=s.SgtmConfigOut, status_code=201)
 async def create_sgtm_config(
-    body: s.SgtmConfigCreate, session: DbSession, vault: VaultDep
+    body: s.SgtmConfigCreate, session: DbSession, vault: VaultDep, guard: OutboundGuardDep
 ) -> s.SgtmConfigOut:
-    return service.sgtm_out(await service.create_sgtm_config(session, body, vault), vault)
+    return service.sgtm_out(await service.create_sgtm_config(session, body, vault, guard), vault)
 
 
 @router.get("/sgtm-configs/{config_id}", response_model=s.SgtmConfigOut)
@@ -107,9 +107,13 @@ async def read_sgtm_config(
 
 @router.patch("/sgtm-configs/{config_id}", response_model=s.SgtmConfigOut)
 async def update_sgtm_config(
-    config_id: DbInt, body: s.SgtmConfigUpdate, session: DbSession, vault: VaultDep
+    config_id: DbInt,
+    body: s.SgtmConfigUpdate,
+    session: DbSession,
+    vault: VaultDep,
+    guard: OutboundGuardDep,
 ) -> s.SgtmConfigOut:
-    config = await service.update_sgtm_config(session, config_id, body, vault)
+    config = await service.update_sgtm_config(session, config_id, body, vault, guard)
     return service.sgtm_out(config, vault)
 
 
@@ -204,9 +208,9 @@ async def list_credentials(
 
 @router.post("/credentials", response_model=s.CredentialOut, status_code=201)
 async def create_credential(
-    body: s.CredentialCreate, session: DbSession, vault: VaultDep
+    body: s.CredentialCreate, session: DbSession, vault: VaultDep, guard: OutboundGuardDep
 ) -> s.CredentialOut:
-    credential, platform = await service.create_credential(session, body, vault)
+    credential, platform = await service.create_credential(session, body, vault, guard)
     return service.credential_out(credential, platform, vault)
 
 
@@ -220,9 +224,15 @@ async def read_credential(
 
 @router.patch("/credentials/{credential_id}", response_model=s.CredentialOut)
 async def update_credential(
-    credential_id: DbInt, body: s.CredentialUpdate, session: DbSession, vault: VaultDep
+    credential_id: DbInt,
+    body: s.CredentialUpdate,
+    session: DbSession,
+    vault: VaultDep,
+    guard: OutboundGuardDep,
 ) -> s.CredentialOut:
-    credential, platform = await service.update_credential(session, credential_id, body, vault)
+    credential, platform = await service.update_credential(
+        session, credential_id, body, vault, guard
+    )
     return service.credential_out(credential, platform, vault)
 
 

@@ -6,9 +6,11 @@ it loads them, once, on first import.
 
 Every entry is a real platform with a server-side, conversion, offline-event, measurement or
 upload API. ``credential_fields`` lists the keys a storefront's credentials JSON holds for that
-platform (``secret`` fields are masked in API responses). Every platform also accepts an
-optional, non-secret ``base_url`` (an override for proxies and the sandbox), which the admin
-API adds to every platform's fields; it is not repeated per platform.
+platform (``secret`` fields are masked in API responses; ``kind`` marks a field that says where
+requests go, a ``url`` or a ``host``, which the admin API checks is a public destination).
+Every platform also accepts an optional, non-secret ``base_url`` (an override for proxies and
+the sandbox, of kind ``url``), which the admin API adds to every platform's fields; it is not
+repeated per platform.
 
 Auth types and credential names were checked against the vendors' documentation (or, where
 the vendor's own pages were not at hand, against documented partner integrations such as
@@ -34,11 +36,14 @@ is less certain.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import (
+    Literal,
+    NotRequired,  # pydantic needs this one on Python 3.11
+)
 
 import yaml
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
-from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
+from typing_extensions import TypedDict
 
 AuthType = Literal[
     "access_token", "api_key", "api_secret", "oauth2", "basic", "bearer", "hmac", "none"
@@ -51,6 +56,9 @@ Category = Literal[
 # data file fails loudly instead of seeding a platform without, say, its secret flag.
 _EXACT = ConfigDict(extra="forbid", strict=True)
 
+# A field whose value says where requests go: a URL, or a host name (no scheme, port or path).
+FieldKind = Literal["url", "host"]
+
 
 @with_config(_EXACT)
 class CredentialField(TypedDict):
@@ -58,6 +66,7 @@ class CredentialField(TypedDict):
     label: str
     secret: bool  # masked in API responses
     required: bool
+    kind: NotRequired[FieldKind]  # only on destination fields
 
 
 @with_config(_EXACT)

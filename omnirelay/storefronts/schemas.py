@@ -167,6 +167,9 @@ class CredentialFieldSpec(_Strict):
     label: Name
     secret: bool = True
     required: bool = True
+    kind: Literal["url", "host"] | None = Field(
+        default=None, description="the value says where requests go: checked as a destination"
+    )
 
 
 def _unique_field_names(

@@ -30,12 +30,23 @@ from omnirelay.models import (
     SgtmConfig,
     Storefront,
 )
+from omnirelay.netguard import OutboundGuard
 from omnirelay.redaction import mask_url, mask_urls
 from omnirelay.security import MASK, Vault
 from omnirelay.storefronts import schemas as s
 from omnirelay.storefronts.platform_catalog import shipped_secrets
 
 _URL = TypeAdapter(AnyHttpUrl)
+PUBLIC_ONLY = OutboundGuard()  # no OUTBOUND_ALLOW: public destinations only
+
+
+async def _check_destinations(
+    guard: OutboundGuard, destinations: list[tuple[str, str, Any]]
+) -> None:
+    """422 for every ``(field, kind, value)`` that may not be reached (``omnirelay.netguard``)."""
+    problems = await guard.problems(destinations)
+    if problems:
+        raise InvalidInput(problems)
 
 
 # ---- storefronts -------------------------------------------------------------------------
@@ -180,9 +191,13 @@ def _apply_sgtm_fields(config: SgtmConfig, body: s._SgtmFields, vault: Vault) ->
 
 
 async def create_sgtm_config(
-    session: AsyncSession, body: s.SgtmConfigCreate, vault: Vault
+    session: AsyncSession,
+    body: s.SgtmConfigCreate,
+    vault: Vault,
+    guard: OutboundGuard = PUBLIC_ONLY,
 ) -> SgtmConfig:
     storefront = await get_storefront(session, body.storefront_id)
+    await _check_destinations(guard, [("sgtm_url", "url", str(body.sgtm_url))])
     taken = (
         await session.execute(
             select(SgtmConfig.id).where(SgtmConfig.storefront_id == storefront.id)
@@ -200,9 +215,15 @@ async def create_sgtm_config(
 
 
 async def update_sgtm_config(
-    session: AsyncSession, config_id: int, body: s.SgtmConfigUpdate, vault: Vault
+    session: AsyncSession,
+    config_id: int,
+    body: s.SgtmConfigUpdate,
+    vault: Vault,
+    guard: OutboundGuard = PUBLIC_ONLY,
 ) -> SgtmConfig:
     config = await get_sgtm_config(session, config_id)
+    if body.sgtm_url is not None:
+        await _check_destinations(guard, [("sgtm_url", "url", str(body.sgtm_url))])
     _apply_sgtm_fields(config, body, vault)
     await session.flush()
     return config
@@ -269,7 +290,7 @@ async def create_platform(session: AsyncSession, body: s.PlatformCreate) -> AdAn
         name=body.name,
         category=body.category,
         auth_type=body.auth_type,
-        credential_fields=[f.model_dump() for f in body.credential_fields],
+        credential_fields=[f.model_dump(exclude_none=True) for f in body.credential_fields],
         docs_url=str(body.docs_url) if body.docs_url else None,
         is_active=body.is_active,
     )
@@ -307,7 +328,9 @@ async def update_platform(
     platform = await get_platform(session, ref)
     if body.credential_fields is not None:
         _check_secret_flags(platform, body.credential_fields)
-    apply_update(platform, body, convert={"docs_url": str})
+        fields = body.credential_fields
+        platform.credential_fields = [f.model_dump(exclude_none=True) for f in fields]
+    apply_update(platform, body, exclude={"credential_fields"}, convert={"docs_url": str})
     await session.flush()
     return platform
 
@@ -358,9 +381,27 @@ def _type_problem(name: str, value: Any) -> str | None:
     return None
 
 
+def _known_fields(platform: AdAnalyticsPlatform) -> dict[str, dict[str, Any]]:
+    base_url = {"name": "base_url", "required": False, "kind": "url"}
+    return {f["name"]: f for f in platform.credential_fields} | {"base_url": base_url}
+
+
+def credential_destinations(
+    platform: AdAnalyticsPlatform, values: dict[str, Any]
+) -> list[tuple[str, str, Any]]:
+    """``(field, kind, value)`` of the credential values that say where requests go: the
+    fields the platform marks with a ``kind`` (``url`` or ``host``), and ``base_url``."""
+    known = _known_fields(platform)
+    return [
+        (f"credentials.{name}", kind, value)
+        for name, value in values.items()
+        if value and (kind := known.get(name, {}).get("kind")) in ("url", "host")
+    ]
+
+
 def validate_credentials(platform: AdAnalyticsPlatform, values: dict[str, Any]) -> None:
     """Every required field present and non-empty; no field the platform does not know."""
-    known = {f["name"]: f for f in platform.credential_fields} | {"base_url": {"required": False}}
+    known = _known_fields(platform)
     problems = [
         {"field": f"credentials.{name}", "reason": "required"}
         for name, spec in known.items()
@@ -382,8 +423,8 @@ def validate_credentials(platform: AdAnalyticsPlatform, values: dict[str, Any]) 
         and value is not None
         and (problem := _type_problem(name, value)) is not None
     ]
-    for name, value in values.items():  # base_url, and url / *_url fields of the catalog
-        if (name == "url" or name.endswith("_url")) and name in known and value:
+    for name, value in values.items():  # base_url, and the fields marked as URLs
+        if known.get(name, {}).get("kind") == "url" and value:
             problems += _url_problem(f"credentials.{name}", value)
     if problems:
         raise InvalidInput(problems)
@@ -446,16 +487,22 @@ async def list_credentials(
     return [(c, p) for c, p in rows], total
 
 
-def _checked_settings(settings: dict[str, Any] | None) -> dict[str, Any] | None:
+async def _checked_settings(
+    settings: dict[str, Any] | None, guard: OutboundGuard
+) -> dict[str, Any] | None:
     if settings and settings.get("base_url"):
         problems = _url_problem("settings.base_url", settings["base_url"])
         if problems:
             raise InvalidInput(problems)
+        await _check_destinations(guard, [("settings.base_url", "url", settings["base_url"])])
     return settings
 
 
 async def create_credential(
-    session: AsyncSession, body: s.CredentialCreate, vault: Vault
+    session: AsyncSession,
+    body: s.CredentialCreate,
+    vault: Vault,
+    guard: OutboundGuard = PUBLIC_ONLY,
 ) -> tuple[PlatformCredential, AdAnalyticsPlatform]:
     if body.platform_id is None and not body.platform_code:
         raise InvalidInput(
@@ -476,7 +523,8 @@ async def create_credential(
             ]
         )
     validate_credentials(platform, body.credentials)
-    settings = _checked_settings(body.settings)
+    await _check_destinations(guard, credential_destinations(platform, body.credentials))
+    settings = await _checked_settings(body.settings, guard)
     taken = (
         await session.execute(
             select(PlatformCredential.id).where(
@@ -505,7 +553,11 @@ async def create_credential(
 
 
 async def update_credential(
-    session: AsyncSession, credential_id: int, body: s.CredentialUpdate, vault: Vault
+    session: AsyncSession,
+    credential_id: int,
+    body: s.CredentialUpdate,
+    vault: Vault,
+    guard: OutboundGuard = PUBLIC_ONLY,
 ) -> tuple[PlatformCredential, AdAnalyticsPlatform]:
     credential, platform = await get_credential(session, credential_id)
     if body.credentials is not None:  # merged into the stored values, not replacing them
@@ -516,8 +568,11 @@ async def update_credential(
             else:
                 merged[name] = value
         validate_credentials(platform, merged)
+        await _check_destinations(guard, credential_destinations(platform, merged))
         credential.credentials_encrypted = vault.encrypt(merged)
-    apply_update(credential, body, exclude={"credentials"}, convert={"settings": _checked_settings})
+    if "settings" in body.model_fields_set:
+        credential.settings = await _checked_settings(body.settings, guard)
+    apply_update(credential, body, exclude={"credentials", "settings"})
     await session.flush()
     return credential, platform
 

@@ -66,6 +66,7 @@ def start_worker(database_url: str, **env: str) -> subprocess.Popen[bytes]:
             "OMNIRELAY_ENV": "test",
             "WORKER_POLL_INTERVAL": "0.1",
             "LOG_LEVEL": "WARNING",
+            "OUTBOUND_ALLOW": "127.0.0.1",  # the sandbox server
         }
         | env
     )

@@ -57,12 +57,46 @@ def test_credential_fields_are_well_formed(spec: PlatformSpec) -> None:
     assert len(names) == len(set(names)), "duplicate credential field"
     assert "base_url" not in names, "every platform takes base_url: the admin API adds it"
     for field in spec["credential_fields"]:
-        assert set(field) == {"name", "label", "secret", "required"}
+        assert set(field) - {"kind"} == {"name", "label", "secret", "required"}
+        assert field.get("kind", "url") in ("url", "host")
         assert CODE_RE.match(field["name"]), field["name"]
         assert field["label"].strip()
         assert isinstance(field["secret"], bool) and isinstance(field["required"], bool)
         if field["name"].endswith("secret") or field["name"] in ("access_token", "api_key"):
             assert field["secret"], f"{spec['platform_code']}.{field['name']} must be masked"
+
+
+# Every field that says where requests go, with its kind: the admin API checks these as
+# destinations (tests/storefronts/test_destinations.py).
+DESTINATION_FIELDS = {
+    ("matomo", "url"): "url",
+    ("snowplow", "collector_url"): "url",
+    ("rudderstack", "data_plane_url"): "url",
+    ("braze", "rest_endpoint"): "url",
+    ("everflow", "tracking_domain"): "host",
+    ("webhook", "url"): "url",
+}
+# Fields whose names look like places but are not where requests go: Plausible's site
+# domain is data in the event, Salesforce's subdomain is one label of a fixed domain.
+NOT_DESTINATIONS = {("plausible", "domain"), ("salesforce_marketing_cloud", "subdomain")}
+
+
+def test_fields_that_say_where_requests_go_are_marked_with_their_kind() -> None:
+    marked = {
+        (spec["platform_code"], f["name"]): f["kind"]
+        for spec in PLATFORMS
+        for f in spec["credential_fields"]
+        if "kind" in f
+    }
+    assert marked == DESTINATION_FIELDS
+    places = {"url", "uri", "endpoint", "domain", "host", "hostname", "collector", "subdomain"}
+    looks_like_a_place = {
+        (spec["platform_code"], f["name"])
+        for spec in PLATFORMS
+        for f in spec["credential_fields"]
+        if places & set(re.split(r"[^a-z]+", f"{f['name']} {f['label']}".lower()))
+    }
+    assert looks_like_a_place - NOT_DESTINATIONS == set(DESTINATION_FIELDS)
 
 
 def test_with_auth_at_least_one_field_is_secret_or_the_request_is_signed() -> None:
