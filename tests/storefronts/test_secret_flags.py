@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from omnirelay.models import AdAnalyticsPlatform
 from omnirelay.security import MASK
@@ -42,21 +42,34 @@ async def test_master_data_edited_in_the_database_does_not_reveal_a_secret(
 ) -> None:
     await add_storefront(client)
     credential = await add_platform(client, "meta")
-    async with sessionmaker() as session, session.begin():
-        fields = [
-            {"name": "pixel_id", "label": "Pixel", "secret": False, "required": True},
-            {"name": "access_token", "label": "Token", "secret": False, "required": True},
-        ]
-        await session.execute(
-            update(AdAnalyticsPlatform)
-            .where(AdAnalyticsPlatform.platform_code == "meta")
-            .values(credential_fields=fields)
-        )
-    body = (await client.get(f"/admin/v1/credentials/{credential['id']}")).text
-    assert TOKEN not in body and orjson.loads(body)["credentials"]["access_token"] == MASK
+    meta = AdAnalyticsPlatform.platform_code == "meta"
+    async with sessionmaker() as session:
+        shipped = (
+            await session.execute(select(AdAnalyticsPlatform.credential_fields).where(meta))
+        ).scalar_one()
+    edited = [dict(f, secret=False) for f in shipped]  # every field "not secret"
+    try:
+        async with sessionmaker() as session, session.begin():
+            await session.execute(
+                update(AdAnalyticsPlatform).where(meta).values(credential_fields=edited)
+            )
+        body = (await client.get(f"/admin/v1/credentials/{credential['id']}")).text
+        assert TOKEN not in body and orjson.loads(body)["credentials"]["access_token"] == MASK
+    finally:  # the master data is shared by the tests that follow
+        async with sessionmaker() as session, session.begin():
+            await session.execute(
+                update(AdAnalyticsPlatform).where(meta).values(credential_fields=shipped)
+            )
 
 
 async def test_a_secret_field_of_an_added_platform_stays_secret(client: httpx.AsyncClient) -> None:
+    try:
+        await _secret_field_of_an_added_platform_stays_secret(client)
+    finally:  # the platform table is shared by the tests that follow
+        await client.delete("/admin/v1/platforms/acme_capi")
+
+
+async def _secret_field_of_an_added_platform_stays_secret(client: httpx.AsyncClient) -> None:
     created = await client.post(
         "/admin/v1/platforms",
         json={
@@ -87,4 +100,3 @@ async def test_a_secret_field_of_an_added_platform_stays_secret(client: httpx.As
         },
     )
     assert made_secret.status_code == 200, made_secret.text
-    assert (await client.delete("/admin/v1/platforms/acme_capi")).status_code == 204
