@@ -100,6 +100,13 @@ def load_rules_text(
             problems.append(Problem(where, "", "a rule is a mapping: name, trigger, action, ..."))
             continue
         rule = _validate(Rule, raw, where, problems)
+        # Read from the raw rule, so it is reported when other fields are wrong too.
+        action = raw.get("action")
+        template = action.get("template_name") if isinstance(action, dict) else None
+        if isinstance(template, str) and template not in known:
+            problems.append(
+                Problem(where, "action.template_name", _unknown_template(template, known))
+            )
         if not isinstance(rule, Rule):
             continue
         if rule.name in first_position:
@@ -107,11 +114,6 @@ def load_rules_text(
                 Problem(where, "name", f"rule #{first_position[rule.name]} has the same name")
             )
         first_position.setdefault(rule.name, position)
-        template = rule.action.template_name
-        if template is not None and template not in known:
-            problems.append(
-                Problem(where, "action.template_name", _unknown_template(template, known))
-            )
         rules.append(rule)
     if problems:
         raise RulesFileError(source, problems)

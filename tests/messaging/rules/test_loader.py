@@ -418,3 +418,16 @@ def test_the_prior_event_types_rules_may_look_up() -> None:
     assert rules.prior_event_types("unknown") == frozenset()
     assert rules.prior_event_types() == {"signup_completed", "login"}
     assert [c.index for c in rules.triggered_by("app_opened")] == [1, 2]
+
+
+def test_an_unknown_template_is_reported_beside_the_rules_other_problems() -> None:
+    found = problems(
+        one_rule(
+            "conditions: [{field: properties.a, operator: eq, value: 1}]\n"
+            "action: {type: send, template_name: NOPE, delivery_method: email}\n"
+        )
+    )
+    assert [problem.split(": ")[1] for problem in found] == [
+        "conditions.all[0].operator",
+        "action.template_name",
+    ]
