@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from omnirelay.messaging.rules.prior import PriorEvents
 from omnirelay.messaging.rules.schema import (
@@ -32,9 +32,28 @@ from omnirelay.messaging.rules.schema import (
 _MISSING: Any = object()
 
 
-class Verdict(NamedTuple):
-    held: bool
-    detail: str
+class Verdict:
+    """Whether a condition held, and (rendered when first asked for) the detail that says
+    why: the field, the operator, the rule's value and the value seen. Most details are
+    never read (a clause that held in a rule that failed later), so none is built ahead."""
+
+    __slots__ = ("_detail", "_predicate", "extra", "held", "seen")
+
+    def __init__(self, held: bool, predicate: Predicate, seen: Any = None, extra: Any = None):
+        self.held = held
+        self._predicate = predicate
+        self.seen = seen
+        self.extra = extra
+        self._detail: str | None = None
+
+    @property
+    def detail(self) -> str:
+        if self._detail is None:
+            self._detail = self._predicate.describe(self)
+        return self._detail
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.held}, {self.detail!r})"
 
 
 class EvaluationContext:
@@ -65,18 +84,18 @@ class EvaluationContext:
         self._prior = prior
         self.lookups: dict[str, datetime | None] = {}
 
-    def resolve(self, path: Sequence[str]) -> Any:
-        """The value at a field path, or ``_MISSING`` (absent, null, or inside a value that
-        has no fields). A number in the path indexes a list."""
-        value = self.roots[path[0]]
-        for part in path[1:]:
+    def resolve(self, root: str, path: Sequence[str]) -> Any:
+        """The value at ``root`` then ``path``, or ``_MISSING`` (absent, null, or inside a
+        value that has no fields). A number in the path indexes a list."""
+        value = self.roots[root]
+        for part in path:
             if isinstance(value, dict):
-                value = value.get(part, _MISSING)
+                value = value.get(part)
             elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
                 value = value[int(part)]
             else:
                 return _MISSING
-            if value is _MISSING:
+            if value is None:
                 return _MISSING
         return _MISSING if value is None else value
 
@@ -92,12 +111,20 @@ class Predicate:
     def test(self, ctx: EvaluationContext) -> Verdict:
         raise NotImplementedError
 
+    def describe(self, verdict: Verdict) -> str:
+        raise NotImplementedError
+
 
 # --- rendering --------------------------------------------------------------------------
 
 
 def show(value: Any) -> str:
     """A value as the rules file would write it."""
+    kind = type(value)
+    if kind is str:
+        return _quoted(value)
+    if kind is int or kind is float:
+        return repr(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, tuple):
@@ -106,6 +133,9 @@ def show(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         return repr(value)
+
+
+_quoted = json.encoder.encode_basestring
 
 
 def show_duration(delta: timedelta) -> str:
@@ -129,84 +159,83 @@ def show_duration(delta: timedelta) -> str:
 
 # --- clauses ----------------------------------------------------------------------------
 
-# An operator answers True, False, or why the two values cannot be compared.
-Test = Callable[[Any, Any], "bool | str"]
+# An operator answers True, False, or why the two values cannot be compared. It gets the
+# value seen, the rule's value and the rule's value's kind (worked out once, at load).
+Test = Callable[[Any, Any, str], "bool | str"]
 
 
 def _incomparable(seen: Any, operand_kind: str) -> str:
     return f"a {kind_of(seen)} is not comparable with a {operand_kind}"
 
 
-def _same_kind(seen: Any, operand: Any) -> Any:
-    """``seen`` as a value of the operand's kind, or ``_MISSING`` when it is not one (an ISO
-    string counts as a date-time when the rule compares with one)."""
-    if isinstance(operand, datetime):
-        return parse_datetime(seen) if isinstance(seen, str | datetime) else _MISSING
-    return seen if kind_of(seen) == kind_of(operand) else _MISSING
+def _as_kind(seen: Any, kind: str) -> Any:
+    """``seen`` as a value of ``kind``, or ``_MISSING`` when it is not one (an ISO string
+    counts as a date-time when the rule compares with one)."""
+    if kind == "date-time":
+        if isinstance(seen, str | datetime):
+            parsed = parse_datetime(seen)
+            return _MISSING if parsed is None else parsed
+        return _MISSING
+    return seen if kind_of(seen) == kind else _MISSING
 
 
-def _equals(seen: Any, operand: Any) -> bool | str:
-    value = _same_kind(seen, operand)
-    if value is _MISSING or value is None:
-        return _incomparable(seen, kind_of(operand))
+def _equals(seen: Any, operand: Any, kind: str) -> bool | str:
+    value = _as_kind(seen, kind)
+    if value is _MISSING:
+        return _incomparable(seen, kind)
     return bool(value == operand)
 
 
-def _not_equals(seen: Any, operand: Any) -> bool | str:
-    result = _equals(seen, operand)
+def _not_equals(seen: Any, operand: Any, kind: str) -> bool | str:
+    result = _equals(seen, operand, kind)
     return result if isinstance(result, str) else not result
 
 
-def _in(seen: Any, operand: tuple[Any, ...]) -> bool | str:
-    comparable = False
-    for item in operand:
-        value = _same_kind(seen, item)
-        if value is _MISSING or value is None:
-            continue
-        comparable = True
-        if value == item:
-            return True
-    if not comparable:
-        kinds = sorted({kind_of(item) for item in operand})
-        return _incomparable(seen, " or ".join(kinds))
-    return False
+def _in(seen: Any, by_kind: dict[str, frozenset[Any]], kinds: str) -> bool | str:
+    values = by_kind.get(kind_of(seen))
+    if values is not None:
+        return seen in values
+    if "date-time" in by_kind and isinstance(seen, str):
+        parsed = parse_datetime(seen)
+        if parsed is not None:
+            return parsed in by_kind["date-time"]
+    return _incomparable(seen, kinds)
 
 
-def _not_in(seen: Any, operand: tuple[Any, ...]) -> bool | str:
-    result = _in(seen, operand)
+def _not_in(seen: Any, by_kind: dict[str, frozenset[Any]], kinds: str) -> bool | str:
+    result = _in(seen, by_kind, kinds)
     return result if isinstance(result, str) else not result
 
 
 def _ordering(compare: Callable[[Any, Any], bool]) -> Test:
-    def test(seen: Any, operand: Any) -> bool | str:
-        value = _same_kind(seen, operand)
-        if value is _MISSING or value is None:
-            return _incomparable(seen, kind_of(operand))
+    def test(seen: Any, operand: Any, kind: str) -> bool | str:
+        value = _as_kind(seen, kind)
+        if value is _MISSING:
+            return _incomparable(seen, kind)
         return compare(value, operand)
 
     return test
 
 
-def _between(seen: Any, operand: tuple[Any, Any]) -> bool | str:
-    low, high = operand
-    value = _same_kind(seen, low)
-    if value is _MISSING or value is None:
-        return _incomparable(seen, kind_of(low))
-    return bool(low <= value <= high)
+def _between(seen: Any, operand: tuple[Any, Any], kind: str) -> bool | str:
+    value = _as_kind(seen, kind)
+    if value is _MISSING:
+        return _incomparable(seen, kind)
+    return bool(operand[0] <= value <= operand[1])
 
 
-def _contains(seen: Any, operand: Any) -> bool | str:
+def _contains(seen: Any, operand: Any, kind: str) -> bool | str:
     if isinstance(seen, str):
-        if not isinstance(operand, str):
-            return f"a string contains strings, not a {kind_of(operand)}"
+        if kind != "string":
+            return f"a string contains strings, not a {kind}"
         return operand in seen
     if isinstance(seen, list):
-        return any(kind_of(item) == kind_of(operand) and item == operand for item in seen)
+        return any(kind_of(item) == kind and item == operand for item in seen)
     return f"contains looks inside a string or a list, not a {kind_of(seen)}"
 
 
 def _affix(check: Callable[[str, str], bool], name: str) -> Test:
-    def test(seen: Any, operand: Any) -> bool | str:
+    def test(seen: Any, operand: Any, kind: str) -> bool | str:
         if not isinstance(seen, str):
             return f"{name} tests a string, not a {kind_of(seen)}"
         return check(seen, operand)
@@ -214,10 +243,14 @@ def _affix(check: Callable[[str, str], bool], name: str) -> Test:
     return test
 
 
-def _matches(seen: Any, pattern: Any) -> bool | str:
+def _matches(seen: Any, pattern: Any, kind: str) -> bool | str:
     if not isinstance(seen, str):
         return f"matches tests a string, not a {kind_of(seen)}"
     return pattern.search(seen) is not None
+
+
+def _exists(seen: Any, operand: Any, kind: str) -> bool | str:
+    return True  # reached only for a value that is there
 
 
 _TESTS: dict[str, Test] = {
@@ -234,42 +267,56 @@ _TESTS: dict[str, Test] = {
     "starts_with": _affix(str.startswith, "starts_with"),
     "ends_with": _affix(str.endswith, "ends_with"),
     "matches": _matches,
+    "exists": _exists,
+    "not_exists": _exists,
 }
 
 
 class ClausePredicate(Predicate):
-    __slots__ = ("_operand", "_path", "_test", "field", "label", "operator")
+    __slots__ = ("_kind", "_operand", "_path", "_root", "_test", "field", "label", "operator")
 
     def __init__(self, clause: Clause) -> None:
         self.field = clause.field
         self.operator = clause.operator
-        self._path = tuple(clause.field.split("."))
+        self._root, *path = clause.field.split(".")
+        self._path = tuple(path)
         operand = clause.value
         self.label = (
             f"{clause.field} {clause.operator}"
             if clause.operator in ("exists", "not_exists")
             else f"{clause.field} {clause.operator} {show(operand)}"
         )
-        self._operand = compile_pattern(operand) if clause.operator == "matches" else operand
-        self._test = _TESTS.get(clause.operator)
+        self._test = _TESTS[clause.operator]
+        if clause.operator == "matches":
+            self._operand, self._kind = compile_pattern(operand), "string"
+        elif clause.operator in ("in", "not_in"):
+            by_kind: dict[str, set[Any]] = {}
+            for item in operand:
+                by_kind.setdefault(kind_of(item), set()).add(item)
+            self._operand = {kind: frozenset(items) for kind, items in by_kind.items()}
+            self._kind = " or ".join(sorted(by_kind))
+        elif clause.operator == "between":
+            self._operand, self._kind = operand, kind_of(operand[0])
+        else:
+            self._operand, self._kind = operand, kind_of(operand)
 
     def test(self, ctx: EvaluationContext) -> Verdict:
-        seen = ctx.resolve(self._path)
-        if self.operator == "exists":
-            return Verdict(seen is not _MISSING, f"{self.label} ({_seen(seen)})")
-        if self.operator == "not_exists":
-            return Verdict(seen is _MISSING, f"{self.label} ({_seen(seen)})")
+        seen = ctx.resolve(self._root, self._path)
         if seen is _MISSING:
-            return Verdict(False, f"{self.label} (missing)")
-        assert self._test is not None
-        result = self._test(seen, self._operand)
-        if isinstance(result, str):
-            return Verdict(False, f"{self.label} (saw {show(seen)}: {result})")
-        return Verdict(result, f"{self.label} (saw {show(seen)})")
+            return Verdict(self.operator == "not_exists", self, seen)
+        if self.operator == "not_exists":
+            return Verdict(False, self, seen)
+        result = self._test(seen, self._operand, self._kind)
+        if result is True or result is False:
+            return Verdict(result, self, seen)
+        return Verdict(False, self, seen, result)
 
-
-def _seen(value: Any) -> str:
-    return "missing" if value is _MISSING else f"saw {show(value)}"
+    def describe(self, verdict: Verdict) -> str:
+        if verdict.seen is _MISSING:
+            return f"{self.label} (missing)"
+        if verdict.extra is not None:
+            return f"{self.label} (saw {show(verdict.seen)}: {verdict.extra})"
+        return f"{self.label} (saw {show(verdict.seen)})"
 
 
 # --- trees and prior events -------------------------------------------------------------
@@ -282,15 +329,20 @@ class AllPredicate(Predicate):
         self.children = tuple(children)
 
     def test(self, ctx: EvaluationContext) -> Verdict:
-        details = []
+        held = []
         for child in self.children:
             verdict = child.test(ctx)
             if not verdict.held:
-                return verdict
-            details.append(verdict.detail)
-        if len(details) == 1:
-            return Verdict(True, details[0])
-        return Verdict(True, "all of: " + "; ".join(details) if details else "no conditions")
+                return verdict  # the first failure is the whole story
+            held.append(verdict)
+        if len(held) == 1:
+            return held[0]
+        return Verdict(True, self, extra=held)
+
+    def describe(self, verdict: Verdict) -> str:
+        if not verdict.extra:
+            return "no conditions"
+        return "all of: " + "; ".join(child.detail for child in verdict.extra)
 
 
 class AnyPredicate(Predicate):
@@ -300,15 +352,18 @@ class AnyPredicate(Predicate):
         self.children = tuple(children)
 
     def test(self, ctx: EvaluationContext) -> Verdict:
-        failures = []
+        failed = []
         for child in self.children:
             verdict = child.test(ctx)
             if verdict.held:
                 return verdict
-            failures.append(verdict.detail)
-        if len(failures) == 1:
-            return Verdict(False, failures[0])
-        return Verdict(False, "none of: " + "; ".join(failures))
+            failed.append(verdict)
+        if len(failed) == 1:
+            return failed[0]
+        return Verdict(False, self, extra=failed)
+
+    def describe(self, verdict: Verdict) -> str:
+        return "none of: " + "; ".join(child.detail for child in verdict.extra)
 
 
 class NotPredicate(Predicate):
@@ -318,8 +373,11 @@ class NotPredicate(Predicate):
         self.child = child
 
     def test(self, ctx: EvaluationContext) -> Verdict:
-        verdict = self.child.test(ctx)
-        return Verdict(not verdict.held, f"not [{verdict.detail}]")
+        inner = self.child.test(ctx)
+        return Verdict(not inner.held, self, extra=inner)
+
+    def describe(self, verdict: Verdict) -> str:
+        return f"not [{verdict.extra.detail}]"
 
 
 class PriorEventPredicate(Predicate):
@@ -338,12 +396,17 @@ class PriorEventPredicate(Predicate):
     def test(self, ctx: EvaluationContext) -> Verdict:
         latest = ctx.latest(self.event_type)
         if latest is None:
-            return Verdict(self.negate, f"{self.label} (no prior {self.event_type})")
+            return Verdict(self.negate, self)
         age = ctx.timestamp - latest
         within = timedelta(0) <= age <= self.window
-        return Verdict(
-            within != self.negate,
-            f"{self.label} (latest at {latest.isoformat()}, {show_duration(age)} before)",
+        return Verdict(within != self.negate, self, latest, age)
+
+    def describe(self, verdict: Verdict) -> str:
+        if verdict.seen is None:
+            return f"{self.label} (no prior {self.event_type})"
+        return (
+            f"{self.label} (latest at {verdict.seen.isoformat()}, "
+            f"{show_duration(verdict.extra)} before)"
         )
 
 
@@ -351,7 +414,10 @@ class AlwaysPredicate(Predicate):
     __slots__ = ()
 
     def test(self, ctx: EvaluationContext) -> Verdict:
-        return Verdict(True, "no conditions")
+        return Verdict(True, self)
+
+    def describe(self, verdict: Verdict) -> str:
+        return "no conditions"
 
 
 ALWAYS = AlwaysPredicate()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Outcome(StrEnum):
@@ -64,13 +65,12 @@ class RateLimit:
     reason_code: ReasonCode
 
 
-@dataclass(frozen=True, slots=True)
-class RuleCheck:
+class RuleCheck(NamedTuple):
     """What one rule triggered by the event came to: ``matched``, ``failed`` (``detail``:
     the condition that failed and the value it saw) or ``disabled``."""
 
-    index: int  # 1-based position in the file
-    name: str
+    rule_index: int  # 1-based position in the file
+    rule: str
     status: str
     detail: str
 
@@ -111,7 +111,7 @@ class Decision:
         ]
         if not self.checks:
             lines.append(f"  no rule is triggered by {self.event_type}")
-        lines.extend(f"  #{c.index} {c.name}: {c.status}: {c.detail}" for c in self.checks)
+        lines.extend(f"  #{c.rule_index} {c.rule}: {c.status}: {c.detail}" for c in self.checks)
         for event_type, latest in self.prior_events.items():
             seen = latest.isoformat() if latest else "none"
             lines.append(f"  prior {event_type}: {seen}")
@@ -174,7 +174,7 @@ class Decision:
                 for limit in self.rate_limits
             ],
             "checks": [
-                {"index": c.index, "rule": c.name, "status": c.status, "detail": c.detail}
+                {"rule_index": c.rule_index, "rule": c.rule, "status": c.status, "detail": c.detail}
                 for c in self.checks
             ],
             "prior_events": {k: iso(v) for k, v in self.prior_events.items()},

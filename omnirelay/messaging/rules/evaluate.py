@@ -12,7 +12,6 @@ the claims the decision carries.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,9 +62,16 @@ def evaluate(
         if verdict.held:
             return _decide(rules, compiled, event, ctx, checks, now or event.event_timestamp)
 
-    return replace(
-        _base(rules, event, ctx, checks),
+    return Decision(
+        user_id=event.user_id,
+        event_type=event.event_type,
+        event_timestamp=event.event_timestamp,
+        rules_version=rules.version,
+        outcome=Outcome.NONE,
+        reason_code=ReasonCode.NO_RULE_MATCHED,
         reason=_no_match_reason(event.event_type, checks),
+        checks=tuple(checks),
+        prior_events=dict(ctx.lookups),
     )
 
 
@@ -81,84 +87,62 @@ def _decide(
     action = rule.action
     matched = f"rule {rule.name!r} (#{compiled.index}) matched: {checks[-1].detail}"
     before = _before_reason(checks[:-1])
-    decision = replace(
-        _base(rules, event, ctx, checks),
-        rule=rule.name,
-        rule_index=compiled.index,
-        action_type=action.type,
-    )
-    if action.type == "none":
-        return replace(
-            decision,
-            reason_code=ReasonCode.RULE_ACTION_NONE,
-            reason=f"{matched}; its action is none: evaluation stops, nothing is sent{before}",
-        )
-
-    decision = replace(
-        decision,
-        template_name=action.template_name,
-        channel=action.delivery_method,
-        category=action.category,
-    )
     sending = f"{action.template_name} by {action.delivery_method}"
-    if action.category == "marketing":
-        opt_in = event.user_traits.get("marketing_opt_in")
-        if opt_in is not True:
-            return replace(
-                decision,
-                outcome=Outcome.SUPPRESS,
-                reason_code=ReasonCode.OPTED_OUT,
-                reason=(
-                    f"{matched}; {sending} is marketing and user_traits.marketing_opt_in is "
-                    f"{'missing' if opt_in is None else show(opt_in)}, not true{before}"
-                ),
-            )
+    suppression_key: SuppressionKey | None = None
+    rate_limits: tuple[RateLimit, ...] = ()
+    send_at: datetime | None = None
+    notes: tuple[str, ...] = ()
+    opt_in = event.user_traits.get("marketing_opt_in")
 
-    decision = replace(
-        decision,
-        suppression_key=_suppression_key(rule, event),
-        rate_limits=_rate_limits(rules, rule, event),
-    )
-    quiet = _quiet_hours(rules, rule)
-    if quiet is not None:
-        zone, notes = _zone(rules, event.user_traits)
-        send_at = quiet_period_end(now, quiet, zone)
-        if send_at is not None:
-            local = now.astimezone(zone)
-            return replace(
-                decision,
-                outcome=Outcome.SCHEDULED,
-                reason_code=ReasonCode.SCHEDULED_QUIET_HOURS,
-                send_at=send_at,
-                notes=notes,
-                reason=(
+    if action.type == "none":
+        outcome, code = Outcome.NONE, ReasonCode.RULE_ACTION_NONE
+        reason = f"{matched}; its action is none: evaluation stops, nothing is sent{before}"
+    elif action.category == "marketing" and opt_in is not True:
+        outcome, code = Outcome.SUPPRESS, ReasonCode.OPTED_OUT
+        seen = "missing" if opt_in is None else show(opt_in)
+        reason = (
+            f"{matched}; {sending} is marketing and user_traits.marketing_opt_in is {seen}, "
+            f"not true{before}"
+        )
+    else:
+        suppression_key = _suppression_key(rule, event)
+        rate_limits = _rate_limits(rules, rule, event)
+        outcome, code = Outcome.SEND, ReasonCode.SENT
+        reason = f"{matched}; send {sending}{before}"
+        quiet = _quiet_hours(rules, rule)
+        if quiet is not None:
+            zone, notes = _zone(rules, event.user_traits)
+            send_at = quiet_period_end(now, quiet, zone)
+            if send_at is not None:
+                outcome, code = Outcome.SCHEDULED, ReasonCode.SCHEDULED_QUIET_HOURS
+                reason = (
                     f"{matched}; {sending} held for quiet hours "
                     f"{quiet.start:%H:%M}-{quiet.end:%H:%M} {zone.key} (it is "
-                    f"{local:%Y-%m-%d %H:%M} there) until {send_at.isoformat()}{before}"
-                ),
-            )
-    return replace(
-        decision,
-        outcome=Outcome.SEND,
-        reason_code=ReasonCode.SENT,
-        reason=f"{matched}; send {sending}{before}",
-    )
+                    f"{now.astimezone(zone):%Y-%m-%d %H:%M} there) until "
+                    f"{send_at.isoformat()}{before}"
+                )
 
-
-def _base(
-    rules: RuleSet, event: MessagingEvent, ctx: EvaluationContext, checks: list[RuleCheck]
-) -> Decision:
-    """The decision before a rule is applied: nothing matched, nothing to send."""
+    sends = action.type == "send"
     return Decision(
         user_id=event.user_id,
         event_type=event.event_type,
         event_timestamp=event.event_timestamp,
         rules_version=rules.version,
-        outcome=Outcome.NONE,
-        reason_code=ReasonCode.NO_RULE_MATCHED,
-        reason="",
+        outcome=outcome,
+        reason_code=code,
+        reason=reason,
+        rule=rule.name,
+        rule_index=compiled.index,
+        action_type=action.type,
+        template_name=action.template_name if sends else None,
+        channel=action.delivery_method if sends else None,
+        category=action.category if sends else None,
+        send_at=send_at,
+        suppression_key=suppression_key,
+        rate_limits=rate_limits,
         checks=tuple(checks),
         prior_events=dict(ctx.lookups),
+        notes=notes,
     )
 
 
@@ -233,8 +217,8 @@ def _before_reason(checks: list[RuleCheck]) -> str:
 
 def _check_text(check: RuleCheck) -> str:
     if check.status == "disabled":
-        return f"#{check.index} {check.name!r} disabled"
-    return f"#{check.index} {check.name!r} failed: {check.detail}"
+        return f"#{check.rule_index} {check.rule!r} disabled"
+    return f"#{check.rule_index} {check.rule!r} failed: {check.detail}"
 
 
 def _no_match_reason(event_type: str, checks: list[RuleCheck]) -> str:

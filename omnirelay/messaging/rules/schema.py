@@ -171,22 +171,28 @@ def compile_pattern(pattern: str) -> Any:
 # --- conditions ----------------------------------------------------------------------------
 
 
+_KIND_OF_TYPE: dict[type, str] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "string",
+    datetime: "date-time",
+    list: "list",
+    tuple: "list",
+    dict: "object",
+}
+
+
 def kind_of(value: Any) -> str:
     """The name of a value's kind as rules talk about it (bool is not a number)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, datetime):
-        return "date-time"
-    if isinstance(value, list | tuple):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
+    kind = _KIND_OF_TYPE.get(type(value))
+    if kind is not None:
+        return kind
+    # Subclasses (an enum of str, a pendulum datetime): the first type they are.
+    for base, name in _KIND_OF_TYPE.items():
+        if isinstance(value, base):
+            return name
     return type(value).__name__
 
 
