@@ -7,7 +7,9 @@ compares with a number), a missing field or a null is a non-match with that reas
 A field that is missing or null satisfies only ``not_exists``. Every comparison needs
 the two sides to be of one kind, ``not_equals`` and ``not_in`` too (a number is neither
 equal nor unequal to a string); write ``not: {field, operator: equals, ...}`` for "anything
-but".
+but". Date-times: the ordering operators and ``between`` read an ISO 8601 string on either
+side as an instant, and so does every operator on ``event_timestamp``; elsewhere a quoted
+string is compared as a string, an unquoted YAML date-time as an instant.
 """
 
 from __future__ import annotations

@@ -60,7 +60,10 @@ def evaluate(
             RuleCheck(compiled.index, name, "matched" if verdict.held else "failed", verdict.detail)
         )
         if verdict.held:
-            return _decide(rules, compiled, event, ctx, checks, now or event.event_timestamp)
+            judged_at = now or event.event_timestamp
+            if judged_at.tzinfo is None:
+                judged_at = judged_at.replace(tzinfo=UTC)
+            return _decide(rules, compiled, event, ctx, checks, judged_at)
 
     return Decision(
         user_id=event.user_id,

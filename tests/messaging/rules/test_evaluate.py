@@ -57,7 +57,7 @@ def test_the_first_enabled_matching_rule_wins() -> None:
         "A",
         "email",
     )
-    assert [(c.name, c.status) for c in decision.checks] == [
+    assert [(c.rule, c.status) for c in decision.checks] == [
         ("first", "failed"),
         ("off", "disabled"),
         ("second", "matched"),
@@ -135,7 +135,7 @@ def test_type_none_stops_evaluation() -> None:
     )
     assert staff.action_type == "none" and staff.template_name is None
     assert staff.suppression_key is None and staff.rate_limits == ()
-    assert [c.name for c in staff.checks] == ["stop_for_staff"]  # 'everyone' never evaluated
+    assert [c.rule for c in staff.checks] == ["stop_for_staff"]  # 'everyone' never evaluated
     assert "its action is none: evaluation stops, nothing is sent" in staff.reason
     other = evaluate(rules, make_event(traits={"email": "a@example.com", **OPTED_IN}), NONE)
     assert other.rule == "everyone"
@@ -536,3 +536,11 @@ def test_no_operator_raises_whatever_the_event_holds() -> None:
             result = verdict(compiled.rule.conditions, properties={"v": value})
             assert isinstance(result.held, bool) and result.detail
         assert evaluate(rules, make_event("x", properties={"v": value}), NONE).reason
+
+
+def test_a_now_without_a_zone_is_utc() -> None:
+    from datetime import datetime
+
+    event = make_event("default", traits={"timezone": "UTC", **OPTED_IN})
+    decision = evaluate(ruleset(QUIET), event, NONE, now=datetime(2024, 1, 15, 23, 0))
+    assert decision.send_at == ts("2024-01-16T08:00:00Z")
