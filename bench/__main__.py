@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import delivery, ingest
+from bench import delivery, ingest, messaging_rules
 
 
 async def main() -> None:
+    messaging_rules.main()
     await ingest.main()
     await delivery.main()
 

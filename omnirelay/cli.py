@@ -14,11 +14,13 @@ from pydantic import ValidationError
 from omnirelay.config import Settings
 from omnirelay.errors import OmniRelayError
 from omnirelay.keys.cli import keys_app
+from omnirelay.messaging.cli import rules_app
 
 app = typer.Typer(help="omnirelay: server-side marketing event relay.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(rules_app, name="rules")
 
 
 @keys_app.callback()

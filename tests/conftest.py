@@ -19,7 +19,7 @@ import httpx
 import pytest
 from alembic import command
 from cryptography.fernet import Fernet
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,6 +30,7 @@ from omnirelay.migrations import alembic_config
 from omnirelay.pipeline import create_worker
 from omnirelay.sandbox.app import create_sandbox_app
 from omnirelay.sandbox.core import SANDBOX
+from omnirelay.storefronts.platform_catalog import PLATFORMS
 from tests.tcp_proxy import TcpProxy
 
 BACKENDS = [
@@ -148,11 +149,17 @@ async def database_url(
 
 @pytest.fixture
 async def db_url(database_url: str) -> str:
-    """The backend's database with every data table emptied (platform master data kept)."""
+    """The backend's database with every data table emptied (platform master data kept,
+    platforms a test added removed)."""
     engine = create_engine(database_url)
     async with engine.begin() as connection:
         for table in TABLES:
             await connection.execute(text(f"DELETE FROM {table}"))
+        await connection.execute(
+            text("DELETE FROM ad_analytics_platforms WHERE platform_code NOT IN :codes").bindparams(
+                bindparam("codes", [p["platform_code"] for p in PLATFORMS], expanding=True)
+            )
+        )
         await connection.execute(
             text("UPDATE ad_analytics_platforms SET is_active = :t").bindparams(t=True)
         )
