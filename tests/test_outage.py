@@ -130,8 +130,8 @@ async def test_concurrent_posters_through_an_outage(
     outage_client: httpx.AsyncClient, db_proxy: TcpProxy, db_url: str
 ) -> None:
     """Posters keep sending while the connections are dropped and refused for a while:
-    every answer is 200 or 503, and what is stored is exactly the batches answered 200,
-    each event once (503 batches are posted again after recovery; dedup keeps them single)."""
+    every answer is 200 or 503, everything answered 200 is stored, and after the 503
+    batches are posted again each event is stored exactly once."""
     await create_storefronts(outage_client, "bosley", "pfizer")
     numbers = itertools.count()
     statuses: list[int] = []
@@ -183,16 +183,20 @@ async def test_concurrent_posters_through_an_outage(
 
     assert set(statuses) <= {200, 503}, statuses
     assert 503 in statuses and 200 in statuses
+    # Everything answered 200 is stored. A 503 says "not known to be stored": when the
+    # connection drops after the COMMIT reached the server, that batch is stored though
+    # its answer never came, so the client posts it again and dedup keeps each event once.
     stored_before_retry = await stored_order_ids(db_url)
-    assert stored_before_retry == sorted(accepted_ids)
+    answered_503 = {item["order_id"] for batch in failed for item in batch["data"]}
+    assert set(accepted_ids) <= set(stored_before_retry)
+    assert set(stored_before_retry) - set(accepted_ids) <= answered_503
 
     # The client's retry: every batch answered 503 is posted again and accepted now.
     for batch in failed:
         response = await outage_client.post("/v1/events", json=batch)
         assert response.status_code == 200, response.text
         accepted_ids.extend(item["order_id"] for item in batch["data"])
-    assert await stored_order_ids(db_url) == sorted(accepted_ids)
-    assert len(set(accepted_ids)) == len(accepted_ids)
+    assert await stored_order_ids(db_url) == sorted(set(accepted_ids))  # each event once
 
 
 async def test_an_outage_while_a_batch_is_on_the_wire_sends_no_copy(

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.config import Settings
-from omnirelay.db import is_row_error, run_transaction, session_scope
+from omnirelay.db import is_db_unavailable, is_row_error, run_transaction, session_scope
 from omnirelay.delivery.claim import Lease, claim_due, renew_leases
 from omnirelay.delivery.dispatch import (
     Dispatcher,
@@ -39,6 +39,7 @@ from omnirelay.models.base import utcnow
 
 log = logging.getLogger("omnirelay.worker")
 LANE_BACKOFF_MAX_SECONDS = 30.0
+DRAIN_OUTAGE_RETRIES = 8
 
 
 def new_worker_id() -> str:
@@ -241,11 +242,24 @@ class Worker:
 
     async def drain(self, max_passes: int = 1000) -> None:
         """Run passes until nothing is due now (the CLI's one-shot mode, tests, benchmarks),
-        with the same number of batches in flight as ``run``."""
+        with the same number of batches in flight as ``run``. While the database is
+        unreachable a lane waits and tries again, as in ``run`` (``DRAIN_OUTAGE_RETRIES``
+        times, backing off up to 30 s); any other failure ends the drain."""
 
         async def lane() -> None:
+            failures = 0
             for _ in range(max_passes):
-                if not await self.run_once():
+                try:
+                    busy = await self.run_once()
+                except Exception as exc:
+                    if not is_db_unavailable(exc) or failures >= DRAIN_OUTAGE_RETRIES:
+                        raise
+                    failures += 1
+                    log.warning("worker pass failed (%s); trying again", type(exc).__name__)
+                    await asyncio.sleep(min(LANE_BACKOFF_MAX_SECONDS, 0.5 * 2 ** (failures - 1)))
+                    continue
+                failures = 0
+                if not busy:
                     return
 
         renewing = asyncio.create_task(self._renew_leases(), name="lease-renewal")
