@@ -235,11 +235,13 @@ def _include_routers(app: FastAPI) -> None:
     from omnirelay.health import router as health_router
     from omnirelay.keys.endpoints import router as keys_router
     from omnirelay.relay.events_endpoints import router as events_router
+    from omnirelay.relay.ingest_endpoints import RAW_BODIES as ingest_bodies
     from omnirelay.relay.ingest_endpoints import router as ingest_router
     from omnirelay.storefronts.endpoints import router as admin_router
 
     app.include_router(health_router)
     app.include_router(ingest_router)
+    surface.raw_bodies(app, ingest_bodies)
     app.include_router(admin_router)
     app.include_router(events_router)
     app.include_router(keys_router)

@@ -47,6 +47,7 @@ class RoutedEvent:
     event: PendingEvent
     storefront: Storefront
     payload: dict[str, Any]
+    fill: dict[str, Any]  # storefront fields a direct INSERT left out, written with its status
 
 
 @dataclass
@@ -149,7 +150,7 @@ class Dispatcher:
                 summary.hints[contributor.kind] = part.hint
         for routed in resolved:
             event_id = routed.event.id
-            fill = statuses.fills.pop(event_id, {})
+            fill = routed.fill
             if event_id in queued:
                 statuses.finish(routed.event, EventStatus.QUEUED, _note(queued[event_id]), fill)
             else:
@@ -171,7 +172,6 @@ class _Statuses:
         self.summary = summary
         self.finished: dict[tuple[EventStatus, str | None], list[int]] = defaultdict(list)
         self.filled_in: list[dict[str, Any]] = []
-        self.fills: dict[int, dict[str, Any]] = {}  # storefront fields still to write
 
     def finish(
         self, event: PendingEvent, status: EventStatus, detail: str | None, fill: dict[str, Any]
@@ -251,9 +251,7 @@ def _resolve(
             detail = f"storefront {storefront.code!r} is inactive"
             statuses.finish(event, EventStatus.SKIPPED, detail, fill)
             continue
-        if fill:
-            statuses.fills[event.id] = fill
-        resolved.append(RoutedEvent(event, storefront, payload))
+        resolved.append(RoutedEvent(event, storefront, payload, fill))
     return resolved
 
 

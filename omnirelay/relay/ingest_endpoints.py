@@ -24,6 +24,8 @@ from omnirelay.security import Principal, require
 router = APIRouter(
     prefix="/v1", tags=["ingestion"], responses=error_responses(*COMMON_ERRORS, 413, 415)
 )
+# the body the route reads itself, for the OpenAPI document (see omnirelay.surface)
+RAW_BODIES = {("post", "/v1/events"): BatchEnvelope}
 
 
 _JSON_MEDIA_TYPES = "application/json or application/<subtype>+json, in UTF-8"

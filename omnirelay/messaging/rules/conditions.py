@@ -15,6 +15,7 @@ string is compared as a string, an unquoted YAML date-time as an instant.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,14 +108,14 @@ class EvaluationContext:
         return self.lookups[event_type]
 
 
-class Predicate:
+class Predicate(ABC):
     __slots__ = ()
 
-    def test(self, ctx: EvaluationContext) -> Verdict:
-        raise NotImplementedError
+    @abstractmethod
+    def test(self, ctx: EvaluationContext) -> Verdict: ...
 
-    def describe(self, verdict: Verdict) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def describe(self, verdict: Verdict) -> str: ...
 
 
 # --- rendering --------------------------------------------------------------------------
