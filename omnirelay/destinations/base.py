@@ -29,9 +29,11 @@ class Outcome(StrEnum):
     RESEND = "resend"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class OutboundEvent:
-    """One (event, destination) delivery as the destination sees it."""
+    """One (event, destination) delivery as the destination sees it. Not frozen: the
+    engine makes one per delivery on its hot path, and a frozen dataclass takes four times
+    as long to build; nothing changes one once made."""
 
     delivery_id: int
     event_id: str  # the source event id (order id): the platform's dedup key

@@ -94,7 +94,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         def process(value: str | datetime | None) -> datetime | None:
             if value is None:
                 return None
-            parsed = parse(value) if isinstance(value, str) else value
+            if isinstance(value, str):
+                try:  # the form this type writes, naive UTC: parsed aware in the same call
+                    return parse(value + "+00:00")
+                except ValueError:  # another form (an offset, a "T", a date alone)
+                    parsed = parse(value)
+            else:
+                parsed = value
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
         return process

@@ -76,12 +76,14 @@ class RelayRouting:
                     item.payload,
                     event.event_payload,
                 )
+        claimed: list[ClaimedDelivery] = []
+        returning = lease is not None and session.get_bind().dialect.insert_returning
         for route_key, event_ids in routed.items():
             for row in plans[route_key][0]:
-                _insert_deliveries(session, row, event_ids, now, lease)
+                claimed += _insert_deliveries(session, row, event_ids, now, lease, returning)
                 part.deliveries += len(event_ids)
         if lease is not None and routed:
-            part.claimed = _read_claimed(session, hint.events.keys(), lease)
+            part.claimed = claimed if returning else _read_claimed(session, hint.events, lease)
             hint.routes = [routes[storefront_id] for storefront_id in {s for s, _ in routed}]
             part.hint = hint
         return part
@@ -181,9 +183,11 @@ def _insert_deliveries(
     event_ids: list[int],
     now: datetime,
     lease: Lease | None,
-) -> None:
+    returning: bool = False,
+) -> list[ClaimedDelivery]:
     """One destination's delivery rows for ``event_ids``, copied by the database from the
-    event rows (``INSERT ... SELECT``): pending, or claimed under ``lease``."""
+    event rows (``INSERT ... SELECT``): pending, or claimed under ``lease``. With
+    ``returning`` the claimed rows come back from the INSERT itself."""
     values: dict[str, Any] = {
         "kind": "relay",
         "sgtm_config_id": None,
@@ -204,13 +208,18 @@ def _insert_deliveries(
         events.c.id,
         *(literal(values[name], table.c[name].type) for name in _DELIVERY_COLUMNS[1:]),
     ).where(id_in(session, events.c.id, event_ids))
-    session.execute(insert(table).from_select(list(_DELIVERY_COLUMNS), source))
+    statement = insert(table).from_select(list(_DELIVERY_COLUMNS), source)
+    if not returning:
+        session.execute(statement)
+        return []
+    result = session.connection().execute(statement.returning(*CLAIMED_COLUMNS))
+    return list(map(ClaimedDelivery._make, result))
 
 
 def _read_claimed(
     session: Session, event_ids: Collection[int], lease: Lease
 ) -> list[ClaimedDelivery]:
-    """The deliveries just created under ``lease`` (RETURNING is not on every database)."""
+    """The deliveries just created under ``lease``, where INSERT has no RETURNING (MySQL)."""
     table = table_of(Delivery)
     connection = session.connection()
     result = connection.execute(
