@@ -27,6 +27,10 @@ class CampaignDraft:
     payload_config: Mapping[str, Any] = field(default_factory=dict)  # platform settings
     start_date: date | None = None
     end_date: date | None = None
+    # The ad account the campaign is created in, when known (the deploy sets it from the
+    # platform credentials): TikTok, Snapchat and Pinterest carry it in the create body
+    # itself, so their ``build`` needs it; QA, which runs without credentials, does not.
+    account_id: str | None = None
 
 
 @dataclass(frozen=True)
