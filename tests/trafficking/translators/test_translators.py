@@ -196,7 +196,7 @@ def test_tiktok_budget_modes_and_minimum() -> None:
     problems = translator.validate(
         draft(budget=Decimal("49.99"), payload_config={"objective_type": "CONVERSIONS"})
     )
-    assert [str(p) for p in problems][0].startswith("payload_config.objective_type: 'CONVERSIONS'")
+    assert str(problems[0]).startswith("payload_config.objective_type: 'CONVERSIONS'")
     assert str(problems[1]) == "budget: below the platform's daily minimum of 50 USD"
     with pytest.raises(TranslationError, match="advertiser_id is part of the body"):
         translator.build(draft(payload_config={"objective_type": "TRAFFIC"}))
