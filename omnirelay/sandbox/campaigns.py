@@ -3,8 +3,9 @@ finds them) and the "fail after creating" fault.
 
 A platform that created a campaign and then lost its answer (a 500, a dropped connection)
 is the case a deploy must survive without creating the campaign twice: arm
-``PUT /_sandbox/campaigns/faults/{platform}`` with ``{"mode": "500" | "drop", "times": N}``
-and the next N creates store the campaign, then fail. ``drop`` raises inside the fake, so
+``PUT /_sandbox/campaigns/faults/{platform}`` with
+``{"mode": "500" | "drop", "times": N, "skip": S}`` and, after S creates answered normally (a Google Ads budget), the next N creates store the
+campaign, then fail. ``drop`` raises inside the fake, so
 an in-process client sees a broken transport and a server closes the exchange with an
 error. The request faults of ``omnirelay.sandbox.core`` (429, 5xx, timeout, invalid) apply
 to these endpoints too, before anything is created.
@@ -27,6 +28,7 @@ from omnirelay.sandbox.core import RecordedRequest, finish
 class AfterCreateFault(BaseModel):
     mode: Literal["500", "drop"] = "500"
     times: int = Field(default=1, ge=1, le=1000, description="creates that fail this way")
+    skip: int = Field(default=0, ge=0, le=1000, description="creates answered normally first")
 
 
 class ConnectionDropped(RuntimeError):
@@ -90,7 +92,10 @@ class CampaignStore:
         """The answer to a create that stored its campaign, unless a fault takes it."""
         with self._lock:
             fault = self.faults.get(platform)
-            if fault is not None:
+            if fault is not None and fault.skip > 0:
+                fault.skip -= 1
+                fault = None
+            elif fault is not None:
                 fault.times -= 1
                 if fault.times <= 0:
                     del self.faults[platform]
