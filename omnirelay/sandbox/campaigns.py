@@ -4,11 +4,11 @@ finds them) and the "fail after creating" fault.
 A platform that created a campaign and then lost its answer (a 500, a dropped connection)
 is the case a deploy must survive without creating the campaign twice: arm
 ``PUT /_sandbox/campaigns/faults/{platform}`` with
-``{"mode": "500" | "drop", "times": N, "skip": S}`` and, after S creates answered normally (a Google Ads budget), the next N creates store the
-campaign, then fail. ``drop`` raises inside the fake, so
-an in-process client sees a broken transport and a server closes the exchange with an
-error. The request faults of ``omnirelay.sandbox.core`` (429, 5xx, timeout, invalid) apply
-to these endpoints too, before anything is created.
+``{"mode": "500" | "drop", "times": N, "skip": S}`` and, after S creates answered
+normally (a Google Ads budget), the next N creates store what they create, then fail.
+``drop`` raises inside the fake, so an in-process client sees a broken transport and a
+server ends the exchange with an error. The request faults of ``omnirelay.sandbox.core``
+(429, 5xx, timeout, invalid) apply to these endpoints too, before anything is created.
 """
 
 from __future__ import annotations
