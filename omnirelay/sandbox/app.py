@@ -1,9 +1,11 @@
 """The sandbox server: every platform fake under its prefix, plus the control endpoints.
 
 GET    /_sandbox/requests[?platform=meta]   what the fakes received (and answered)
-DELETE /_sandbox/requests                   forget it all (faults too)
+DELETE /_sandbox/requests                   forget it all (faults and created campaigns too)
 PUT    /_sandbox/faults/{platform}          arm a fault ('*' for every platform)
 DELETE /_sandbox/faults/{platform}          disarm it
+GET    /_sandbox/campaigns[?platform=meta]  the campaigns the campaign-create fakes hold
+PUT    /_sandbox/campaigns/faults/{platform}  fail the next creates after storing them
 """
 
 from __future__ import annotations
@@ -12,10 +14,27 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
 
-from omnirelay.sandbox import ga4, meta, pinterest, sgtm, snapchat, tiktok, webhook
+from omnirelay.sandbox import (
+    campaigns,
+    ga4,
+    google_ads,
+    meta,
+    meta_ads,
+    pinterest,
+    pinterest_ads,
+    sgtm,
+    snapchat,
+    snapchat_ads,
+    tiktok,
+    tiktok_ads,
+    webhook,
+)
+from omnirelay.sandbox.campaigns import CAMPAIGNS
 from omnirelay.sandbox.core import SANDBOX, FaultConfig
 
-PLATFORMS = ("sgtm", "meta", "ga4", "tiktok", "snapchat", "pinterest", "webhook")
+PLATFORMS = ("sgtm", "meta", "ga4", "tiktok", "snapchat", "pinterest", "google_ads", "webhook")
+# the campaign-create fakes (trafficking deploys) beside the event endpoints
+CAMPAIGN_FAKES = (meta_ads, tiktok_ads, snapchat_ads, pinterest_ads, google_ads)
 control = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
 
 
@@ -28,6 +47,7 @@ async def recorded(platform: str | None = None, limit: int = 1000) -> dict[str, 
 @control.delete("/requests", status_code=204)
 async def reset() -> Response:
     SANDBOX.reset()
+    CAMPAIGNS.reset()
     return Response(status_code=204)
 
 
@@ -50,7 +70,8 @@ async def faults() -> dict[str, Any]:
 
 def create_sandbox_app() -> FastAPI:
     app = FastAPI(title="omnirelay sandbox", description="Local fakes of sGTM and ad platforms")
-    for module in (sgtm, meta, ga4, tiktok, snapchat, pinterest, webhook):
+    for module in (sgtm, meta, ga4, tiktok, snapchat, pinterest, webhook, *CAMPAIGN_FAKES):
         app.include_router(module.router)
     app.include_router(control)
+    app.include_router(campaigns.control)
     return app
