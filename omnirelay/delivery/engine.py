@@ -171,6 +171,10 @@ class DeliveryEngine:
             # were not processed and go out again now, not charged an attempt
             items = [i for i in batch.items if i.delivery_id in resend]
             await self._send_batch(kind, batch.with_items(items), report)
+        stepped = {o.delivery_id for o in outcomes if o.outcome == Outcome.NEXT_STEP}
+        if stepped:  # the kind knows each delivery's steps, and when they end
+            items = [i for i in batch.items if i.delivery_id in stepped]
+            await self._send_batch(kind, batch.with_items(items), report)
         refused = {o.delivery_id for o in outcomes if o.outcome == Outcome.SPLIT}
         if refused:
             items = [i for i in batch.items if i.delivery_id in refused]

@@ -257,7 +257,7 @@ def plan_record(
         }
         for (outcome, raw_error, retry_after), members in verdicts.items():
             error = redactor.scrub(raw_error)
-            if outcome not in (Outcome.SPLIT, Outcome.RESEND):  # decided when sent again
+            if outcome not in (Outcome.SPLIT, Outcome.RESEND, Outcome.NEXT_STEP):  # decided later
                 record.settle(members, outcome, error, retry_after, status_code)
             record.attempted(
                 members,

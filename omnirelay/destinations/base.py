@@ -27,6 +27,9 @@ class Outcome(StrEnum):
     # Not processed because the platform refused other events of the same request (which it
     # named): sent again at once without them, not charged an attempt.
     RESEND = "resend"
+    # One step of a delivery made of several requests (look a campaign up, then create
+    # it) went through: the kind prepares the next step, sent at once in the same attempt.
+    NEXT_STEP = "step"
 
 
 @dataclass(slots=True)
