@@ -260,7 +260,12 @@ async def update_ticket(
         )
     if problems:
         raise InvalidInput(problems)
-    content = [name for name in _CONTENT if name in sent and getattr(body, name) is not None]
+    # a null clears a date; the payload and request type are never null
+    content = [
+        name
+        for name in _CONTENT
+        if name in sent and (getattr(body, name) is not None or name.endswith("_date"))
+    ]
     if content and target == S.DRAFT and S(ticket.status) not in workflow.EDITABLE:
         await move(session, ticket, S.DRAFT, taxonomy, actor, body.reason)
         target = None
