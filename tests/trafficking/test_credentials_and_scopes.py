@@ -150,3 +150,28 @@ def test_the_keys_command_accepts_the_trafficking_scope() -> None:
     from omnirelay.keys.schemas import KeyCreate
 
     assert KeyCreate(name="t", scopes=["trafficking"]).scopes == ["trafficking"]
+
+
+async def test_rotation_reencrypts_brand_credentials(app: Any, client: httpx.AsyncClient) -> None:
+    from cryptography.fernet import Fernet
+
+    from omnirelay.security import Vault
+    from omnirelay.trafficking.credentials import reencrypt
+    from tests.conftest import TEST_KEY
+
+    data = await master_data(client)
+    body = {
+        "brand_id": data["brand"]["id"],
+        "platform": "META",
+        "account_id": "1",
+        "access_token": "tok",
+    }
+    await created(client, "/api/v1/credentials", body)
+    new_key = Fernet.generate_key().decode()
+    async with app.state.sessionmaker() as session, session.begin():
+        assert await reencrypt(session, Vault([new_key, TEST_KEY])) == 1
+    async with app.state.sessionmaker() as session:
+        values = await credentials_for(
+            session, Vault([new_key]), uuid.UUID(data["brand"]["id"]), uuid.uuid4(), "META"
+        )
+    assert values is not None and values["access_token"] == "tok"
