@@ -225,10 +225,19 @@ def create_app(
     from omnirelay.health import migration_head
 
     app.state.migration_head = migration_head()
+    _load_trafficking(app, settings)
     _install_error_handlers(app)
     _include_routers(app)
     surface.install(app, settings.public_docs)
     return app
+
+
+def _load_trafficking(app: FastAPI, settings: Settings) -> None:
+    from omnirelay.trafficking.qa import load_platform_translators
+    from omnirelay.trafficking.taxonomy import Taxonomy, load_spec
+
+    app.state.taxonomy = Taxonomy(load_spec(settings.taxonomy_spec_path))
+    load_platform_translators()
 
 
 def _include_routers(app: FastAPI) -> None:
@@ -238,6 +247,9 @@ def _include_routers(app: FastAPI) -> None:
     from omnirelay.relay.ingest_endpoints import RAW_BODIES as ingest_bodies
     from omnirelay.relay.ingest_endpoints import router as ingest_router
     from omnirelay.storefronts.endpoints import router as admin_router
+    from omnirelay.trafficking.credentials_endpoints import router as trafficking_credentials
+    from omnirelay.trafficking.endpoints import router as trafficking_router
+    from omnirelay.trafficking.taxonomy_endpoints import router as taxonomy_router
 
     app.include_router(health_router)
     app.include_router(ingest_router)
@@ -245,3 +257,6 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(admin_router)
     app.include_router(events_router)
     app.include_router(keys_router)
+    app.include_router(trafficking_router)
+    app.include_router(taxonomy_router)
+    app.include_router(trafficking_credentials)

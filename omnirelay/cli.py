@@ -171,14 +171,17 @@ def rotate_keys() -> None:
     from omnirelay.db import create_engine, create_sessionmaker, session_scope
     from omnirelay.security import Vault
     from omnirelay.storefronts.service import reencrypt_secrets
+    from omnirelay.trafficking.credentials import reencrypt as reencrypt_trafficking
 
     settings = _settings()
 
     async def main() -> int:
         engine = create_engine(settings.database_url)
+        vault = Vault(settings.encryption_keys())
         try:
             async with session_scope(create_sessionmaker(engine)) as session:
-                return await reencrypt_secrets(session, Vault(settings.encryption_keys()))
+                count = await reencrypt_secrets(session, vault)
+                return count + await reencrypt_trafficking(session, vault)
         finally:
             await engine.dispose()
 

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = Field(default=15.0, gt=0)
     # hosts and networks (CIDR) outbound requests may reach though they are not public
     outbound_allow: str = ""
+    # the campaign naming taxonomy (relative: to the working directory, else the project's)
+    taxonomy_spec_path: Path = Path("config/taxonomy.yaml")
 
     @property
     def is_production(self) -> bool:

@@ -81,10 +81,15 @@ class Vault:
             ) from None
 
 
-Scope = Literal["ingest", "read", "admin"]
-SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")
-# what a scope brings with it: who may change the configuration may read what it does
-IMPLIED: dict[str, frozenset[str]] = {"admin": frozenset({"read"})}
+Scope = Literal["ingest", "read", "admin", "trafficking"]
+SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin", "trafficking")
+# What a scope brings with it: who may change the configuration, or traffic campaigns, may
+# read what they change. Admin does not imply trafficking: creating campaigns and deploying
+# them to ad platforms is a grant of its own.
+IMPLIED: dict[str, frozenset[str]] = {
+    "admin": frozenset({"read"}),
+    "trafficking": frozenset({"read"}),
+}
 log = logging.getLogger("omnirelay.auth")
 
 

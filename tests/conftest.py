@@ -52,6 +52,14 @@ TEST_KEY = Fernet.generate_key().decode()
 AUTH = ("admin", "test-password")
 # Child tables first, so deletes never trip a foreign key.
 TABLES = (
+    "ticket_status_history",
+    "tickets",
+    "campaign_names",
+    "campaigns",
+    "trafficking_credentials",
+    "channels",
+    "markets",
+    "brands",
     "event_attempts",
     "delivery_requests",
     "event_deliveries",

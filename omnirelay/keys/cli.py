@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnirelay.errors import OmniRelayError
 
-keys_app = typer.Typer(help="API keys with scopes (ingest, read, admin).", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys with scopes (ingest, read, admin, trafficking).", no_args_is_help=True
+)
 T = TypeVar("T")
 
 
@@ -58,7 +60,9 @@ def _print_secret(key: Any) -> None:
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="what the key is for")],
-    scope: Annotated[list[str], typer.Option(help="ingest, read or admin (repeatable)")],
+    scope: Annotated[
+        list[str], typer.Option(help="ingest, read, admin or trafficking (repeatable)")
+    ],
     storefront: Annotated[
         list[str] | None, typer.Option(help="limit an ingest key to these storefronts")
     ] = None,

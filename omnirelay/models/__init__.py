@@ -15,6 +15,18 @@ from omnirelay.models.delivery import (
 from omnirelay.models.event import EventStatus, MarketingEvent
 from omnirelay.models.platform import AdAnalyticsPlatform, PlatformCredential
 from omnirelay.models.storefront import SgtmConfig, Storefront
+from omnirelay.models.trafficking import (
+    Brand,
+    Campaign,
+    CampaignName,
+    CampaignStatus,
+    Channel,
+    Market,
+    Ticket,
+    TicketStatus,
+    TicketStatusHistory,
+    TraffickingCredential,
+)
 
 
 def table_of(model: Any) -> Table:
@@ -27,14 +39,24 @@ __all__ = [
     "AdAnalyticsPlatform",
     "ApiKey",
     "Base",
+    "Brand",
+    "Campaign",
+    "CampaignName",
+    "CampaignStatus",
+    "Channel",
     "Delivery",
     "DeliveryAttempt",
     "DeliveryRequest",
     "DeliveryStatus",
     "EventStatus",
+    "Market",
     "MarketingEvent",
     "PlatformCredential",
     "SgtmConfig",
     "Storefront",
+    "Ticket",
+    "TicketStatus",
+    "TicketStatusHistory",
+    "TraffickingCredential",
     "table_of",
 ]
