@@ -38,7 +38,8 @@ class ExampleTranslator(Translator):
 
 
 @pytest.fixture(autouse=True)
-def translator() -> Iterator[Translator]:
+def translator(client: httpx.AsyncClient) -> Iterator[Translator]:
+    # after the app has started (and registered the platforms' own translators)
     with qa.registered(ExampleTranslator()) as registered:
         yield registered
 
@@ -142,12 +143,15 @@ async def test_qa_fails_with_every_reason(client: httpx.AsyncClient) -> None:
 async def test_a_platform_without_translator_fails_qa_saying_so(client: httpx.AsyncClient) -> None:
     data = await master_data(client)
     made = await campaign(client, data)
+    linkedin = await created(
+        client, "/api/v1/channels", {"platform_name": "LINKEDIN", "api_identifier": "linkedin"}
+    )
     ticket = await created(
-        client, "/api/v1/tickets", {"campaign_id": made["id"], "channel_id": data["tiktok"]["id"]}
+        client, "/api/v1/tickets", {"campaign_id": made["id"], "channel_id": linkedin["id"]}
     )
     body = (await _move(client, ticket, "QA_TESTING")).json()
     assert body["status"] == "QA_FAILED"
-    assert "no translator builds payloads for 'TIKTOK'" in body["qa_failure_reason"]
+    assert "no translator builds payloads for 'LINKEDIN'" in body["qa_failure_reason"]
 
 
 async def test_qa_checks_the_taxonomy_names(client: httpx.AsyncClient, app: Any) -> None:
