@@ -248,6 +248,7 @@ def _include_routers(app: FastAPI) -> None:
     from omnirelay.relay.ingest_endpoints import router as ingest_router
     from omnirelay.storefronts.endpoints import router as admin_router
     from omnirelay.trafficking.credentials_endpoints import router as trafficking_credentials
+    from omnirelay.trafficking.deploy.endpoints import router as deploy_router
     from omnirelay.trafficking.endpoints import router as trafficking_router
     from omnirelay.trafficking.taxonomy_endpoints import router as taxonomy_router
 
@@ -260,3 +261,4 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(trafficking_router)
     app.include_router(taxonomy_router)
     app.include_router(trafficking_credentials)
+    app.include_router(deploy_router)

@@ -20,6 +20,7 @@ from omnirelay.relay.kind import RelayKind
 from omnirelay.relay.preparing import Preparer
 from omnirelay.relay.routing import RelayRouting
 from omnirelay.security import Vault
+from omnirelay.trafficking.deploy.kind import DeployKind
 
 
 def dispatcher() -> Dispatcher:
@@ -43,7 +44,12 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
 
 def kinds(settings: Settings, vault: Vault, client: httpx.AsyncClient) -> Registry:
     transport = HttpTransport(client)
-    return Registry([RelayKind(transport, vault, Preparer(settings.worker_prepare_processes))])
+    return Registry(
+        [
+            RelayKind(transport, vault, Preparer(settings.worker_prepare_processes)),
+            DeployKind(transport, vault),
+        ]
+    )
 
 
 def create_worker(

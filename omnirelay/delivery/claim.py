@@ -29,7 +29,7 @@ class ClaimedDelivery(NamedTuple):
     kind: str
     event_id: int | None  # the subject, when it is an event
     subject_ref: str | None  # the subject, when it is not (a ticket)
-    storefront_id: int
+    storefront_id: int | None  # none for work that is not a storefront's (a deploy)
     destination_type: str
     destination_code: str
     destination_key: str

@@ -53,7 +53,7 @@ class Delivery(TimestampMixin, Base):
         ForeignKey("marketing_events.id", ondelete="CASCADE")
     )
     subject_ref: Mapped[str | None] = mapped_column(String(64), index=True)
-    storefront_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    storefront_id: Mapped[int | None] = mapped_column(Integer)  # none: a campaign deploy
     destination_type: Mapped[str] = mapped_column(String(20), nullable=False)  # sgtm | platform
     destination_code: Mapped[str] = mapped_column(String(50), nullable=False)  # meta, sgtm_ga4
     destination_key: Mapped[str] = mapped_column(String(80), nullable=False)  # unique per event

@@ -93,7 +93,7 @@ class RelayKind(DeliveryKind):
                     events |= await load_events(session, missing)
                 if unresolved:
                     destinations |= await resolve_destinations(session, unresolved, self.vault)
-        groups: dict[tuple[str, str, int], list[ClaimedDelivery]] = defaultdict(list)
+        groups: dict[tuple[str, str, int | None], list[ClaimedDelivery]] = defaultdict(list)
         for d in deliveries:
             groups[(d.destination_code, d.destination_key, d.storefront_id)].append(d)
         # events routed in this pass have all their deliveries here: no query to sum up
