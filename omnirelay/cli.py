@@ -260,29 +260,41 @@ def demo(
         str, typer.Option(help="where `omnirelay sandbox` listens")
     ] = "http://127.0.0.1:8090",
 ) -> None:
-    """Create a 'demo' storefront whose five platform credentials point at the sandbox."""
+    """Create a 'demo' storefront whose five platform credentials point at the sandbox, and
+    a demo brand whose Meta ticket is ready to deploy to the sandbox's campaign fake."""
     import httpx
 
     from omnirelay.db import create_engine, create_sessionmaker, session_scope
     from omnirelay.netguard import OutboundGuard
     from omnirelay.sandbox.demo import create_demo_storefront
     from omnirelay.security import Vault
+    from omnirelay.trafficking.demo import create_demo_trafficking
+    from omnirelay.trafficking.qa import load_platform_translators
+    from omnirelay.trafficking.taxonomy import Taxonomy, load_spec
 
     settings = _settings()
     _announce_local_secrets(settings)
 
-    async def main() -> list[str]:
+    async def main() -> tuple[list[str], str]:
         engine = create_engine(settings.database_url)
+        vault = Vault(settings.encryption_keys())
+        load_platform_translators()
+        taxonomy = Taxonomy(load_spec(settings.taxonomy_spec_path))
         try:
             async with session_scope(create_sessionmaker(engine)) as session:
-                return await create_demo_storefront(
-                    session, Vault(settings.encryption_keys()), sandbox_url
-                )
+                created = await create_demo_storefront(session, vault, sandbox_url)
+                ticket = await create_demo_trafficking(session, vault, sandbox_url, taxonomy)
+                return created, str(ticket.id)
         finally:
             await engine.dispose()
 
-    created = asyncio.run(main())
+    created, ticket_id = asyncio.run(main())
     typer.echo(f"storefront 'demo' delivers to the sandbox at {sandbox_url}: {', '.join(created)}")
+    typer.echo(
+        f"ticket {ticket_id} of brand DEMO is READY_FOR_API; deploy it to the sandbox with\n"
+        f"  curl -u $BASIC_AUTH_USERNAME:$BASIC_AUTH_PASSWORD -H 'content-type: application/json' "
+        f'http://127.0.0.1:8000/api/v1/deploy -d \'{{"ticket_id":"{ticket_id}"}}\''
+    )
     host = httpx.URL(sandbox_url).host
     if OutboundGuard(settings.outbound_allow).host_refusal(host):
         typer.echo(f"the worker reaches it only with OUTBOUND_ALLOW={host} (make demo sets it)")

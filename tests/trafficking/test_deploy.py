@@ -265,3 +265,25 @@ async def test_an_ingest_key_cannot_deploy_and_a_read_key_only_reads(
             f"/api/v1/deploy/status/{queued['task_id']}", headers=bearer, auth=None
         )
         assert read.status_code == read_status, scope
+
+
+async def test_the_demo_ticket_deploys_to_the_sandbox(
+    client: httpx.AsyncClient, worker: Any, app: Any
+) -> None:
+    from omnirelay.trafficking.demo import create_demo_trafficking
+
+    async with app.state.sessionmaker() as session, session.begin():
+        first = await create_demo_trafficking(
+            session, app.state.vault, "http://sandbox", app.state.taxonomy
+        )
+    async with app.state.sessionmaker() as session, session.begin():
+        again = await create_demo_trafficking(
+            session, app.state.vault, "http://sandbox", app.state.taxonomy
+        )
+    assert again.id == first.id  # set up once; the ready ticket is reused
+    queued = await deploy(client, {"id": str(first.id)})
+    assert queued["message"] == "Deployment queued for platform: Meta"
+    await worker.drain()
+    assert (await status(client, queued["task_id"]))["status"] == "SUCCESS"
+    year = datetime.now(UTC).year  # the campaign takes the current year
+    assert [c.name for c in platform_campaigns("META")] == [f"DEMO_US_META_{year}_Launch"]
