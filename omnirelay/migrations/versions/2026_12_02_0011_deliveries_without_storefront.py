@@ -1,5 +1,8 @@
 """A delivery need not belong to a storefront: a campaign deploy belongs to a brand.
 
+SQLite rebuilds the table for this; it keeps AUTOINCREMENT and its counter (see 0007), so
+no id given before is given again.
+
 Revision ID: 0011
 Revises: 0010
 """
@@ -15,12 +18,32 @@ branch_labels = None
 depends_on = None
 
 
+def _storefront_optional(nullable: bool) -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    seq = None
+    if sqlite:
+        seq = (
+            op.get_bind()
+            .execute(sa.text("SELECT seq FROM sqlite_sequence WHERE name = 'event_deliveries'"))
+            .scalar()
+        )
+    with op.batch_alter_table(
+        "event_deliveries", table_kwargs={"sqlite_autoincrement": True}
+    ) as batch:
+        batch.alter_column("storefront_id", existing_type=sa.Integer(), nullable=nullable)
+    if sqlite and seq is not None:
+        op.execute("DELETE FROM sqlite_sequence WHERE name = 'event_deliveries'")
+        op.execute(
+            sa.text(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('event_deliveries', :seq)"
+            ).bindparams(seq=seq)
+        )
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("event_deliveries") as batch:
-        batch.alter_column("storefront_id", existing_type=sa.Integer(), nullable=True)
+    _storefront_optional(True)
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM event_deliveries WHERE storefront_id IS NULL")
-    with op.batch_alter_table("event_deliveries") as batch:
-        batch.alter_column("storefront_id", existing_type=sa.Integer(), nullable=False)
+    _storefront_optional(False)
