@@ -52,6 +52,7 @@ TEST_KEY = Fernet.generate_key().decode()
 AUTH = ("admin", "test-password")
 # Child tables first, so deletes never trip a foreign key.
 TABLES = (
+    "message_sends",
     "event_attempts",
     "delivery_requests",
     "event_deliveries",

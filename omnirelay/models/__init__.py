@@ -13,6 +13,7 @@ from omnirelay.models.delivery import (
     DeliveryStatus,
 )
 from omnirelay.models.event import EventStatus, MarketingEvent
+from omnirelay.models.message_send import MessageSend, MessageSendStatus
 from omnirelay.models.platform import AdAnalyticsPlatform, PlatformCredential
 from omnirelay.models.storefront import SgtmConfig, Storefront
 
@@ -33,6 +34,8 @@ __all__ = [
     "DeliveryStatus",
     "EventStatus",
     "MarketingEvent",
+    "MessageSend",
+    "MessageSendStatus",
     "PlatformCredential",
     "SgtmConfig",
     "Storefront",

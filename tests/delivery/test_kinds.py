@@ -197,8 +197,8 @@ def test_worker_kinds_option_refuses_an_unknown_kind(settings: Any) -> None:
 
     result = CliRunner().invoke(
         cli,
-        ["worker", "--once", "--kinds", "relay,message"],
+        ["worker", "--once", "--kinds", "relay,deploy"],
         env={"DATABASE_URL": settings.database_url},
     )
     assert result.exit_code == 2
-    assert "unknown kind 'message'; known kinds: relay" in result.output
+    assert "unknown kind 'deploy'; known kinds: message, relay" in result.output
