@@ -198,7 +198,7 @@ def test_worker_kinds_option_refuses_an_unknown_kind(settings: Any) -> None:
     result = CliRunner().invoke(
         cli,
         ["worker", "--once", "--kinds", "relay,deploy"],
-        env={"DATABASE_URL": settings.database_url},
+        env={"DATABASE_URL": settings.database_url, "COLUMNS": "200"},
     )
     assert result.exit_code == 2
     assert "unknown kind 'deploy'; known kinds: message, relay" in result.output
