@@ -1,0 +1,131 @@
+"""Shared set-up for message sending tests: a stored event, sends enqueued as the
+decision side enqueues them, and a worker with the messaging settings a test needs."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from omnirelay.config import Settings
+from omnirelay.delivery.worker import Worker
+from omnirelay.messaging.sending import NewSend, enqueue_send
+from omnirelay.models import Delivery, MarketingEvent, MessageSend, Storefront
+from omnirelay.pipeline import create_worker
+
+CONFIG_TEMPLATES = Path(__file__).parents[3] / "config" / "templates"
+WEBHOOK_SECRET = "whsec-messaging-0123456789abcdef"
+SMTP_PASSWORD = "smtp-password-0123456789"
+SEED_CONTEXT: dict[str, Any] = {
+    "event": {
+        "user_id": "user_12345",
+        "event_type": "payment_failed",
+        "event_timestamp": "2024-01-15T10:30:00Z",
+    },
+    "properties": {
+        "failure_reason": "INSUFFICIENT_FUNDS",
+        "attempt_number": 1,
+        "amount": 29.99,
+        "currency": "USD",
+    },
+    "user_traits": {
+        "email": "john.doe@example.com",
+        "country": "US",
+        "marketing_opt_in": True,
+        "risk_segment": "low",
+        "phone": "+14155550100",
+    },
+}
+_decisions = itertools.count(1)
+
+
+async def stored_event(
+    sessionmaker: Any, user_id: str = "user_12345", status: str = "queued"
+) -> tuple[int, int]:
+    """A storefront and a behavioural event of it: (storefront id, event id)."""
+    async with sessionmaker() as session, session.begin():
+        storefront = (
+            await session.execute(select(Storefront).where(Storefront.code == "shop"))
+        ).scalar_one_or_none()
+        if storefront is None:
+            storefront = Storefront(code="shop", name="Shop", is_active=True)
+            session.add(storefront)
+        event = MarketingEvent(
+            event_id=f"evt-{next(_decisions)}-{user_id}",
+            event_type="payment_failed",
+            event_payload="{}",
+            source_system="messaging",
+            status=status,
+            user_id=user_id,
+        )
+        await session.flush()
+        event.storefront_id = storefront.id
+        session.add(event)
+        await session.flush()
+        ids = storefront.id, event.id
+    return ids
+
+
+def new_send(
+    storefront_id: int,
+    event_id: int,
+    *,
+    template: str = "INSUFFICIENT_FUNDS_EMAIL",
+    channel: str = "email",
+    context: dict[str, Any] | None = None,
+    not_before: datetime | None = None,
+    **fields: Any,
+) -> NewSend:
+    return NewSend(
+        decision_id=next(_decisions),
+        event_id=event_id,
+        storefront_id=storefront_id,
+        user_id="user_12345",
+        rule_name=fields.pop("rule_name", "insufficient_funds_email"),
+        template_name=template,
+        channel=channel,
+        context=SEED_CONTEXT if context is None else context,
+        not_before=not_before,
+        **fields,
+    )
+
+
+async def enqueue(sessionmaker: Any, *sends: NewSend) -> list[int]:
+    """The sends committed as the decision path commits them; their row ids."""
+    async with sessionmaker() as session, session.begin():
+        return [(await enqueue_send(session, send)).id for send in sends]
+
+
+async def send_rows(sessionmaker: Any) -> list[MessageSend]:
+    async with sessionmaker() as session:
+        return list((await session.execute(select(MessageSend).order_by(MessageSend.id))).scalars())
+
+
+async def message_deliveries(sessionmaker: Any) -> list[Delivery]:
+    async with sessionmaker() as session:
+        query = select(Delivery).where(Delivery.kind == "message").order_by(Delivery.id)
+        return list((await session.execute(query)).scalars())
+
+
+def messaging_settings(settings: Settings, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "messaging_templates_dir": CONFIG_TEMPLATES,
+        "messaging_file_path": tmp_path / "messages.txt",
+    } | overrides
+    return settings.model_copy(update=values)
+
+
+def message_worker(app: Any, settings: Settings, client: httpx.AsyncClient | None = None) -> Worker:
+    state = app.state
+    return create_worker(settings, state.sessionmaker, state.vault, state.metrics, client=client)
+
+
+def file_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
