@@ -6,14 +6,17 @@ carries the text and the HTML as alternatives. An email template names its subje
 ``{% block subject %}`` and its body in a ``{% block body %}``; a template without a
 ``body`` block is its body as a whole. Variables: ``event`` (the event's fields, also
 given by name: ``user_id``, ``event_type``, ``event_timestamp``), ``properties`` and
-``user_traits`` (also ``traits``). A variable a template uses and the event does not have
-is an error (``StrictUndefined``), not an empty string in a customer's inbox.
+``user_traits`` (also ``traits``). A subject is one line of text (from an HTML
+template, unescaped again: a header is not HTML). A variable a template uses and the
+event does not have is an error (``StrictUndefined``), not an empty string in a
+customer's inbox.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +73,8 @@ class TemplateRenderer:
                         f"template {name!r}: an email needs a {{% block subject %}}"
                     )
                 subject = " ".join(_block(source, "subject", variables).split())
+                if source is html:  # a header is text: what HTML escaped is given back
+                    subject = unescape(subject)
                 if not subject:
                     raise TemplateRenderError(f"template {name!r}: the subject is empty")
                 subject = subject[:SUBJECT_LIMIT]

@@ -10,12 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from omnirelay.config import Settings
 from omnirelay.delivery.worker import Worker
 from omnirelay.messaging.sending import NewSend, enqueue_send
-from omnirelay.models import Delivery, MarketingEvent, MessageSend, Storefront
+from omnirelay.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryRequest,
+    MarketingEvent,
+    MessageSend,
+    Storefront,
+)
 from omnirelay.pipeline import create_worker
 
 CONFIG_TEMPLATES = Path(__file__).parents[3] / "config" / "templates"
@@ -129,3 +137,17 @@ def file_lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def assert_secret_nowhere(
+    sessionmaker: Any, caplog: pytest.LogCaptureFixture, secret: str
+) -> None:
+    """``secret`` is in no stored row of a send and in no log line of omnirelay's."""
+    async with sessionmaker() as session:
+        for model in (MessageSend, Delivery, DeliveryRequest, DeliveryAttempt):
+            for row in (await session.execute(select(model))).scalars():
+                for column in model.__table__.columns:
+                    assert secret not in str(getattr(row, column.key, "")), (model, column)
+    # the test SMTP server's own log (mail.log) shows what it was sent: it is not omnirelay's
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("mail.log")]
+    assert ours and not any(secret in line for line in ours)

@@ -4,11 +4,13 @@ the send row; a retry never delivers one message twice."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
@@ -19,6 +21,7 @@ from tests.messaging.sending.helpers import (
     CONFIG_TEMPLATES,
     SEED_CONTEXT,
     WEBHOOK_SECRET,
+    assert_secret_nowhere,
     enqueue,
     file_lines,
     message_deliveries,
@@ -228,8 +231,14 @@ def _webhook_settings(settings: Any, tmp_path: Path, secret: str = WEBHOOK_SECRE
 
 
 async def test_an_alert_goes_to_the_webhook_signed(
-    app: Any, settings: Any, sessionmaker: Any, tmp_path: Path, sandbox_http: httpx.AsyncClient
+    app: Any,
+    settings: Any,
+    sessionmaker: Any,
+    tmp_path: Path,
+    sandbox_http: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     config = _webhook_settings(settings, tmp_path)
     storefront, event = await stored_event(sessionmaker)
     await enqueue(
@@ -254,7 +263,8 @@ async def test_an_alert_goes_to_the_webhook_signed(
     assert received.body["body"].startswith("High-risk payment failure: user user_12345")
     assert (row.status, row.provider, row.recipient) == ("sent", "webhook", "cx-team")
     [request] = await _requests(sessionmaker)
-    assert WEBHOOK_SECRET not in request.url and request.http_status == 200
+    assert request.http_status == 200
+    await assert_secret_nowhere(sessionmaker, caplog, WEBHOOK_SECRET)
 
 
 async def test_a_wrong_signature_is_refused_for_good(
