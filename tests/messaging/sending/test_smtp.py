@@ -14,6 +14,8 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from omnirelay.models import DeliveryRequest
+from omnirelay.relay.events_schemas import ReplayRequest
+from omnirelay.relay.events_service import replay_deliveries
 from tests.delivery.helpers import make_all_due
 from tests.messaging.sending.helpers import (
     SMTP_PASSWORD,
@@ -123,6 +125,18 @@ async def test_refusals_for_now_are_retried_and_for_good_are_dead(
         "SMTP 550: 5.1.1 No such user",
     )
     assert mailbox.received == []
+
+    # the address is fixed at the provider: a replay sends the dead message after all
+    mailbox.refuse_rcpt = None
+    async with sessionmaker() as session, session.begin():
+        replayed = await replay_deliveries(session, ReplayRequest(destination="email"))
+    assert replayed.replayed == 1
+    worker = message_worker(app, config)
+    await worker.drain()
+    await worker.close()
+    [row] = await send_rows(sessionmaker)
+    assert (row.status, row.error_code, row.error) == ("sent", None, None)
+    assert len(mailbox.received) == 1
 
 
 async def test_a_server_down_then_back_loses_nothing_and_sends_each_once(
