@@ -59,12 +59,12 @@ class TemplateRenderer:
     def render(self, name: str, channel: str, context: Mapping[str, Any]) -> RenderedMessage:
         """The message ``name`` makes for ``channel``; a ``TemplateRenderError`` says why
         it cannot be made."""
-        variables = _variables(context)
         text = self._template(name + TEXT_SUFFIX)
         html = self._template(name + HTML_SUFFIX) if channel == "email" else None
         if text is None and html is None:
             raise TemplateRenderError(f"template {name!r} not found in {self.directory}")
         try:
+            variables = _variables(context)
             subject = None
             if channel == "email":
                 source = text if text is not None and "subject" in text.blocks else html
@@ -80,7 +80,9 @@ class TemplateRenderer:
                 subject = subject[:SUBJECT_LIMIT]
             rendered_text = _body(text, variables) if text is not None else None
             rendered_html = _body(html, variables) if html is not None else None
-        except TemplateError as exc:
+        except TemplateRenderError:
+            raise
+        except Exception as exc:  # a template's own error ({{ 1 / 0 }}) is this message's
             raise TemplateRenderError(f"template {name!r}: {type(exc).__name__}: {exc}") from None
         return RenderedMessage(rendered_text, rendered_html, subject)
 

@@ -25,29 +25,16 @@ from omnirelay.models import (
     Storefront,
 )
 from omnirelay.pipeline import create_worker
+from tests.messaging.test_shipped_rules import SEED_EVENT
 
 CONFIG_TEMPLATES = Path(__file__).parents[3] / "config" / "templates"
 WEBHOOK_SECRET = "whsec-messaging-0123456789abcdef"
 SMTP_PASSWORD = "smtp-password-0123456789"
+# what the decision side hands over for seed 003's example event (with a phone for SMS)
 SEED_CONTEXT: dict[str, Any] = {
-    "event": {
-        "user_id": "user_12345",
-        "event_type": "payment_failed",
-        "event_timestamp": "2024-01-15T10:30:00Z",
-    },
-    "properties": {
-        "failure_reason": "INSUFFICIENT_FUNDS",
-        "attempt_number": 1,
-        "amount": 29.99,
-        "currency": "USD",
-    },
-    "user_traits": {
-        "email": "john.doe@example.com",
-        "country": "US",
-        "marketing_opt_in": True,
-        "risk_segment": "low",
-        "phone": "+14155550100",
-    },
+    "event": {key: SEED_EVENT[key] for key in ("user_id", "event_type", "event_timestamp")},
+    "properties": SEED_EVENT["properties"],
+    "user_traits": SEED_EVENT["user_traits"] | {"phone": "+14155550100"},
 }
 _decisions = itertools.count(1)
 

@@ -68,6 +68,8 @@ def test_an_email_has_a_one_line_subject_and_its_body_block(tmp_path: Path) -> N
         ("{% block subject %}s{% endblock %} and a loose body", "email", "{% block body %}"),
         ("{{ ''.__class__.__mro__ }}", "push", "SecurityError"),
         ("{% for %}", "sms", "TemplateSyntaxError"),
+        ("{{ properties.amount / 0 }}", "sms", "ZeroDivisionError"),
+        ('{{ properties.amount + "x" }}', "sms", "TypeError"),
     ],
 )
 def test_what_cannot_be_rendered_is_a_render_error(
