@@ -7,9 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from omnirelay.db import run_transaction
+from omnirelay.delivery.subjects import refresh_event_status
 from omnirelay.messaging.sending import enqueue_send
+from omnirelay.models import Delivery, MarketingEvent
+from omnirelay.models.base import utcnow
 from tests.messaging.sending.helpers import (
     SEED_CONTEXT,
     enqueue,
@@ -114,3 +119,25 @@ async def test_one_decision_makes_one_send(app: Any, sessionmaker: Any) -> None:
     with pytest.raises(IntegrityError):
         await enqueue(sessionmaker, send)
     assert len(await send_rows(sessionmaker)) == 1
+
+
+async def test_a_message_sent_before_its_event_is_routed_leaves_the_event_pending(
+    app: Any, sessionmaker: Any
+) -> None:
+    """A decision made when the event is stored can be sent before the dispatcher routes
+    the event: settling the message must not mark the event done, or it is never routed."""
+    storefront, pending = await stored_event(sessionmaker, status="pending")
+    _, routed = await stored_event(sessionmaker, status="queued")
+    await enqueue(sessionmaker, new_send(storefront, pending), new_send(storefront, routed))
+    async with sessionmaker() as session, session.begin():
+        await session.execute(update(Delivery).values(status="delivered"))
+
+    def refresh(session: Any) -> None:
+        refresh_event_status(session, {pending, routed}, utcnow(), routed_only=True)
+
+    await run_transaction(sessionmaker, refresh)
+    async with sessionmaker() as session:
+        statuses = dict(
+            (await session.execute(select(MarketingEvent.id, MarketingEvent.status))).all()
+        )
+    assert statuses == {pending: "pending", routed: "delivered"}
