@@ -4,7 +4,6 @@ the send row; a retry never delivers one message twice."""
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -236,9 +235,8 @@ async def test_an_alert_goes_to_the_webhook_signed(
     sessionmaker: Any,
     tmp_path: Path,
     sandbox_http: httpx.AsyncClient,
-    caplog: pytest.LogCaptureFixture,
+    all_logs: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
     config = _webhook_settings(settings, tmp_path)
     storefront, event = await stored_event(sessionmaker)
     await enqueue(
@@ -264,7 +262,7 @@ async def test_an_alert_goes_to_the_webhook_signed(
     assert (row.status, row.provider, row.recipient) == ("sent", "webhook", "cx-team")
     [request] = await _requests(sessionmaker)
     assert request.http_status == 200
-    await assert_secret_nowhere(sessionmaker, caplog, WEBHOOK_SECRET)
+    await assert_secret_nowhere(sessionmaker, all_logs, WEBHOOK_SECRET)
 
 
 async def test_a_wrong_signature_is_refused_for_good(

@@ -4,7 +4,6 @@ comes back (nothing lost, nothing sent twice), and no credential in anything rec
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,9 +145,8 @@ async def test_a_server_down_then_back_loses_nothing_and_sends_each_once(
     tmp_path: Path,
     smtp: SmtpServer,
     mailbox: Mailbox,
-    caplog: pytest.LogCaptureFixture,
+    all_logs: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
     config = _smtp_settings(settings, tmp_path, smtp)
     storefront, event = await stored_event(sessionmaker)
     await enqueue(sessionmaker, *(new_send(storefront, event) for _ in range(4)))
@@ -179,4 +177,4 @@ async def test_a_server_down_then_back_loses_nothing_and_sends_each_once(
     last = (await send_rows(sessionmaker))[-1]
     assert (last.status, last.error_code) == ("dead", "provider_rejected")
     assert (last.error or "").startswith("SMTP 535")
-    await assert_secret_nowhere(sessionmaker, caplog, SMTP_PASSWORD)
+    await assert_secret_nowhere(sessionmaker, all_logs, SMTP_PASSWORD)
