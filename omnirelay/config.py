@@ -26,6 +26,26 @@ DEFAULT_DATA_DIR = Path(".omnirelay")
 DEFAULT_FUTURE_TOLERANCE_SECONDS = 300.0
 
 
+CHANNELS = ("email", "sms", "push", "alert")
+PROVIDERS = ("file", "smtp", "webhook")
+
+
+def parse_channel_providers(value: str) -> dict[str, str]:
+    """``"email=smtp,alert=webhook"`` as a provider for every channel (file by default)."""
+    providers = dict.fromkeys(CHANNELS, "file")
+    for entry in value.split(","):
+        if not entry.strip():
+            continue
+        channel, sep, provider = (part.strip().lower() for part in entry.partition("="))
+        if not sep or channel not in CHANNELS or provider not in PROVIDERS:
+            raise ValueError(
+                f"MESSAGING_CHANNELS entry {entry.strip()!r}: expected CHANNEL=PROVIDER with a "
+                f"channel of {', '.join(CHANNELS)} and a provider of {', '.join(PROVIDERS)}"
+            )
+        providers[channel] = provider
+    return providers
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
@@ -64,6 +84,24 @@ class Settings(BaseSettings):
     # the campaign naming taxonomy (relative: to the working directory, else the project's)
     taxonomy_spec_path: Path = Path("config/taxonomy.yaml")
 
+    # Message sending: which provider sends each channel ("email=smtp,sms=file,...";
+    # a channel not named goes to the file provider), and each provider's settings.
+    messaging_channels: str = ""
+    messaging_templates_dir: Path = Path("config/templates")
+    messaging_file_path: Path | None = None  # default: OMNIRELAY_DATA_DIR/messages.txt
+    messaging_webhook_url: str = ""
+    messaging_webhook_secret: SecretStr | None = None  # HMAC-SHA256 signing secret
+    # who gets the "alert" channel (the CX team): an address when alerts go by email
+    messaging_alert_recipient: str = "cx-team"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True  # upgrade with STARTTLS (required when set)
+    smtp_tls: bool = False  # implicit TLS from the first byte (port 465)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "omnirelay@localhost"
+    smtp_validate_certs: bool = True
+
     @property
     def is_production(self) -> bool:
         return self.omnirelay_env == "production"
@@ -74,11 +112,26 @@ class Settings(BaseSettings):
         parse_allow(value)  # a ValueError names the entry
         return value
 
+    @field_validator("messaging_channels")
+    @classmethod
+    def _messaging_channels(cls, value: str) -> str:
+        parse_channel_providers(value)  # a ValueError names the entry
+        return value
+
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.omnirelay_data_dir / 'omnirelay.db'}"
         return self
+
+    @property
+    def channel_providers(self) -> dict[str, str]:
+        """The provider of every channel."""
+        return parse_channel_providers(self.messaging_channels)
+
+    @property
+    def messages_file(self) -> Path:
+        return self.messaging_file_path or self.omnirelay_data_dir / "messages.txt"
 
     def encryption_keys(self) -> list[str]:
         if self.encryption_key is None:

@@ -1,6 +1,7 @@
 """The worker as this product puts it together: which domains route stored events, which
-kinds of delivery there are, and how each kind's requests leave (HTTP for every kind
-today). The delivery engine and worker know none of them; they are handed these."""
+kinds of delivery there are, and how each kind's requests leave (HTTP for the relay; a
+file, SMTP or HTTP for messages). The delivery engine and worker know none of them; they
+are handed these."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.config import Settings
 from omnirelay.delivery.dispatch import Dispatcher
+from omnirelay.delivery.file_transport import JsonLinesFileTransport
 from omnirelay.delivery.kinds import Registry
-from omnirelay.delivery.transports import HttpTransport
+from omnirelay.delivery.smtp_transport import SmtpLogin, SmtpTransport
+from omnirelay.delivery.transports import HttpTransport, TransportsByScheme
 from omnirelay.delivery.worker import Worker
+from omnirelay.messaging.sending.kind import MessageKind
+from omnirelay.messaging.sending.providers import ProviderSettings
+from omnirelay.messaging.sending.templates import TemplateRenderer
 from omnirelay.metrics import Metrics
 from omnirelay.netguard import GuardedTransport, OutboundGuard
 from omnirelay.relay.kind import RelayKind
@@ -42,11 +48,39 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+def message_transport(settings: Settings, http: HttpTransport) -> TransportsByScheme:
+    """How messages leave: a local file, SMTP, or HTTP through the guarded client."""
+    password = settings.smtp_password
+    smtp = SmtpTransport(
+        SmtpLogin(
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username or None,
+            password=password.get_secret_value() if password else None,
+            timeout=settings.delivery_timeout_seconds,
+            validate_certs=settings.smtp_validate_certs,
+        )
+    )
+    return TransportsByScheme(
+        {
+            "file": JsonLinesFileTransport(),
+            "smtp": smtp,
+            "smtps": smtp,
+            "http": http,
+            "https": http,
+        }
+    )
+
+
 def kinds(settings: Settings, vault: Vault, client: httpx.AsyncClient) -> Registry:
     transport = HttpTransport(client)
     return Registry(
         [
             RelayKind(transport, vault, Preparer(settings.worker_prepare_processes)),
+            MessageKind(
+                message_transport(settings, transport),
+                ProviderSettings.from_settings(settings),
+                TemplateRenderer(settings.messaging_templates_dir),
+            ),
             DeployKind(transport, vault),
         ]
     )

@@ -52,6 +52,7 @@ TEST_KEY = Fernet.generate_key().decode()
 AUTH = ("admin", "test-password")
 # Child tables first, so deletes never trip a foreign key.
 TABLES = (
+    "message_sends",
     "ticket_status_history",
     "tickets",
     "campaign_names",

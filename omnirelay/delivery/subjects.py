@@ -49,10 +49,15 @@ def refresh_event_status(
     event_ids: set[int],
     now: datetime,
     known: Mapping[int, int] | None = None,
+    *,
+    routed_only: bool = False,
 ) -> None:
     """Sum each event's deliveries up into its status; one UPDATE per resulting status.
     ``known`` holds the delivery states (bits) of events whose deliveries are all at hand
-    (just routed and sent in one batch): those need no query."""
+    (just routed and sent in one batch): those need no query. With ``routed_only``, an
+    event the dispatcher has not routed yet (or found a duplicate) keeps its status: a
+    kind whose deliveries are made when the event is stored (a message decided by the
+    API) can finish before the event is routed, and routing must still happen."""
     if not event_ids:
         return
     states: dict[int, int] = dict(known or {})
@@ -69,16 +74,24 @@ def refresh_event_status(
     by_status: dict[EventStatus, list[int]] = defaultdict(list)
     for event_id in event_ids:
         by_status[summarize(states.get(event_id, 0))].append(event_id)
+    table = table_of(MarketingEvent)
+    fence = (
+        (table.c.status.not_in((EventStatus.PENDING.value, EventStatus.DUPLICATE.value)),)
+        if routed_only
+        else ()
+    )
     for status, ids in by_status.items():
         update_in_chunks(
             session,
-            table_of(MarketingEvent),
+            table,
             ids,
             {
                 "status": status.value,
                 "updated_at": now,
                 "processed_at": None if status == EventStatus.QUEUED else now,
             },
+            1000,
+            *fence,
         )
 
 
@@ -88,6 +101,8 @@ def settle_events(
     new_states: Mapping[int, str],
     now: datetime,
     complete: Collection[int] = (),
+    *,
+    routed_only: bool = False,
 ) -> None:
     """The events of ``deliveries`` after their outcomes (``new_states``, by delivery id;
     a delivery without one is still in flight). ``complete``: events all of whose
@@ -98,4 +113,4 @@ def settle_events(
         if delivery.event_id in known:
             state = new_states.get(delivery.id, DeliveryStatus.IN_FLIGHT.value)
             known[delivery.event_id] |= _STATE_BITS[state]
-    refresh_event_status(session, events, now, known)
+    refresh_event_status(session, events, now, known, routed_only=routed_only)

@@ -1,9 +1,21 @@
 """How a prepared request leaves the process. HTTP is one transport; a kind that sends by
-another means (a file drop, SMTP) brings a transport with the same two steps."""
+another means (a file drop, SMTP: ``file_transport``, ``smtp_transport``) brings a
+transport with the same two steps, and the engine claims, records and retries its
+requests as it does HTTP ones.
+
+A request names its target as a URL whatever the transport (``https://...``,
+``file:///var/lib/omnirelay/messages.txt``, ``smtp://mail.example.com:587``): that is
+what the audit keeps. The answer is an ``HttpResult`` whose ``status_code`` is the
+transport's own status (an HTTP status, an SMTP reply code; none for a file, where no
+error means written), and the kind's ``classify`` reads it. A kind whose requests leave by
+several means routes them by scheme (``TransportsByScheme``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -61,3 +73,23 @@ class HttpTransport:
         except Exception as exc:  # anything else is this request's outcome, not the pass's
             return HttpResult(None, error=f"send failed: {type(exc).__name__}: {exc}")
         return HttpResult(response.status_code, dict(response.headers), text)
+
+
+class TransportsByScheme:
+    """Each request through the transport of its URL's scheme (``file``, ``smtp``,
+    ``https`` ...); a scheme without one is refused before anything is sent."""
+
+    def __init__(self, transports: Mapping[str, Transport]) -> None:
+        self.transports = dict(transports)
+
+    def build(self, request: PreparedRequest, body: bytes | None) -> tuple[Transport, Any]:
+        scheme = urlsplit(request.url).scheme.lower()
+        transport = self.transports.get(scheme)
+        if transport is None:
+            known = ", ".join(sorted(self.transports))
+            raise ValueError(f"no transport for {scheme or 'a URL without a scheme'!r} ({known})")
+        return transport, transport.build(request, body)
+
+    async def send(self, built: tuple[Transport, Any]) -> HttpResult:
+        transport, request = built
+        return await transport.send(request)

@@ -13,6 +13,7 @@ from omnirelay.models.delivery import (
     DeliveryStatus,
 )
 from omnirelay.models.event import EventStatus, MarketingEvent
+from omnirelay.models.message_send import MessageSend, MessageSendStatus
 from omnirelay.models.platform import AdAnalyticsPlatform, PlatformCredential
 from omnirelay.models.storefront import SgtmConfig, Storefront
 from omnirelay.models.trafficking import (
@@ -51,6 +52,8 @@ __all__ = [
     "EventStatus",
     "Market",
     "MarketingEvent",
+    "MessageSend",
+    "MessageSendStatus",
     "PlatformCredential",
     "SgtmConfig",
     "Storefront",

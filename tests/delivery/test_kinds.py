@@ -197,8 +197,8 @@ def test_worker_kinds_option_refuses_an_unknown_kind(settings: Any) -> None:
 
     result = CliRunner().invoke(
         cli,
-        ["worker", "--once", "--kinds", "relay,message"],
-        env={"DATABASE_URL": settings.database_url},
+        ["worker", "--once", "--kinds", "relay,campaign"],
+        env={"DATABASE_URL": settings.database_url, "COLUMNS": "200"},
     )
     assert result.exit_code == 2
-    assert "unknown kind 'message'; known kinds: relay" in result.output
+    assert "unknown kind 'campaign'; known kinds: deploy, message, relay" in result.output

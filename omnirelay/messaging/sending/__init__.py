@@ -2,16 +2,26 @@
 ``message``, worked by the delivery engine like every other kind.
 
 ``enqueue_send`` is what the decision path calls, in the transaction that records the
-decision and its suppression claim; the provider is called later, by a worker.
+decision and its suppression claim; the provider is called later, by a worker
+(``omnirelay.messaging.sending.kind``), which renders the template, picks the channel's
+provider from the settings and records the outcome on the send row.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnirelay.models import Delivery, MessageSend, MessageSendStatus
+from omnirelay.models.base import utcnow
+
+KIND = "message"
+# the trait that holds each channel's address; an alert goes to the CX team instead
+RECIPIENT_TRAITS = {"email": "email", "sms": "phone", "push": "push_token"}
 
 
 @dataclass(frozen=True)
@@ -29,8 +39,62 @@ class NewSend:
     # "user_traits": {...}} (traits merged with the stored profile)
     context: dict[str, Any] = field(default_factory=dict)
     not_before: datetime | None = None  # quiet hours: not sent before this (UTC)
+    # where it goes, when not the channel's trait (email, phone, push_token) or, for an
+    # alert, MESSAGING_ALERT_RECIPIENT
+    recipient: str | None = None
 
 
-async def enqueue_send(session: AsyncSession, send: NewSend) -> None:
-    """Add the send row and its delivery to ``session`` (flushes, never commits)."""
-    raise NotImplementedError("message sending is being built")
+def recipient_of(channel: str, context: dict[str, Any]) -> str | None:
+    """The address the user's traits give for ``channel`` (None: they give none)."""
+    trait = RECIPIENT_TRAITS.get(channel)
+    if trait is None:
+        return None
+    value = (context.get("user_traits") or {}).get(trait)
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def destination_key(decision_id: int) -> str:
+    return f"{KIND}:{decision_id}"
+
+
+async def enqueue_send(session: AsyncSession, send: NewSend) -> MessageSend:
+    """Add the send row and its delivery to ``session`` (flushes, never commits).
+
+    The delivery is due at ``not_before`` (quiet hours) or now. Its subject is the
+    decision (``subject_ref``), so both rows go in one flush."""
+    now = utcnow()
+    row = MessageSend(
+        decision_id=send.decision_id,
+        event_id=send.event_id,
+        storefront_id=send.storefront_id,
+        user_id=send.user_id,
+        rule_name=send.rule_name,
+        template_name=send.template_name,
+        channel=send.channel,
+        recipient=send.recipient or recipient_of(send.channel, send.context),
+        status=MessageSendStatus.QUEUED.value,
+        idempotency_key=f"omnirelay-{uuid.uuid4().hex}",
+        context=send.context,
+        not_before=send.not_before,
+        created_at=now,
+        updated_at=now,
+    )
+    delivery = Delivery(
+        kind=KIND,
+        event_id=send.event_id,
+        subject_ref=str(send.decision_id),
+        storefront_id=send.storefront_id,
+        destination_type=KIND,
+        destination_code=send.channel,
+        destination_key=destination_key(send.decision_id),
+        next_attempt_at=max(send.not_before, now) if send.not_before else now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add_all([row, delivery])
+    await session.flush()
+    return row
+
+
+__all__ = ["KIND", "NewSend", "enqueue_send", "recipient_of"]

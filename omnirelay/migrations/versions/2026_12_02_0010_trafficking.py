@@ -2,7 +2,7 @@
 status history, brand credentials for ad platforms
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-02
 
 On PostgreSQL the revision also creates ``omnirelay_jsonb_or_null(text)``: a campaign's
@@ -19,7 +19,7 @@ from alembic import op
 from omnirelay.models.base import CaseSensitiveString, JSONText, UTCDateTime, utc_timestamp_default
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
