@@ -222,6 +222,11 @@ def create_app(
     app.state.login_guard = LoginGuard(settings.auth_failures_per_minute)
     app.state.key_cache = KeyCache(keys_service.load_key, keys_service.touch_key)
     app.state.keys_touched = {}
+    from omnirelay.messaging.holder import rules_holder
+    from omnirelay.models.base import utcnow
+
+    app.state.rules = rules_holder(settings)
+    app.state.clock = utcnow  # what quiet hours are judged at (tests set it)
     from omnirelay.health import migration_head
 
     app.state.migration_head = migration_head()
@@ -234,6 +239,9 @@ def create_app(
 def _include_routers(app: FastAPI) -> None:
     from omnirelay.health import router as health_router
     from omnirelay.keys.endpoints import router as keys_router
+    from omnirelay.messaging.endpoints import RAW_BODIES as messaging_bodies
+    from omnirelay.messaging.endpoints import admin_router as messaging_admin_router
+    from omnirelay.messaging.endpoints import router as messaging_router
     from omnirelay.relay.events_endpoints import router as events_router
     from omnirelay.relay.ingest_endpoints import RAW_BODIES as ingest_bodies
     from omnirelay.relay.ingest_endpoints import router as ingest_router
@@ -245,3 +253,6 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(admin_router)
     app.include_router(events_router)
     app.include_router(keys_router)
+    app.include_router(messaging_router)
+    surface.raw_bodies(app, messaging_bodies)
+    app.include_router(messaging_admin_router)

@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     # hosts and networks (CIDR) outbound requests may reach though they are not public
     outbound_allow: str = ""
 
+    # The messaging rules file, and its templates (default: templates/ beside the file);
+    # reloaded by POST /admin/v1/messaging/rules/reload and SIGHUP.
+    rules_file: Path = Path("config/rules.yaml")
+    rules_templates_dir: Path | None = None
+    # The storefront code of a POST /events event that names none (none: it must name one).
+    messaging_default_storefront: str | None = None
+    # How many stored OMS events the worker evaluates against the rules per pass.
+    messaging_batch_size: int = Field(default=200, ge=1, le=10_000)
+
     @property
     def is_production(self) -> bool:
         return self.omnirelay_env == "production"
@@ -77,6 +86,10 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.omnirelay_data_dir / 'omnirelay.db'}"
         return self
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.rules_templates_dir or self.rules_file.parent / "templates"
 
     def encryption_keys(self) -> list[str]:
         if self.encryption_key is None:

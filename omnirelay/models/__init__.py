@@ -12,7 +12,15 @@ from omnirelay.models.delivery import (
     DeliveryRequest,
     DeliveryStatus,
 )
-from omnirelay.models.event import EventStatus, MarketingEvent
+from omnirelay.models.event import BEHAVIOURAL_SOURCE, EventStatus, MarketingEvent
+from omnirelay.models.messaging import (
+    EventProperties,
+    MessageCapSlot,
+    MessageDecision,
+    MessageInbox,
+    MessageSuppression,
+    UserTraits,
+)
 from omnirelay.models.platform import AdAnalyticsPlatform, PlatformCredential
 from omnirelay.models.storefront import SgtmConfig, Storefront
 
@@ -24,6 +32,7 @@ def table_of(model: Any) -> Table:
 
 
 __all__ = [
+    "BEHAVIOURAL_SOURCE",
     "AdAnalyticsPlatform",
     "ApiKey",
     "Base",
@@ -31,10 +40,16 @@ __all__ = [
     "DeliveryAttempt",
     "DeliveryRequest",
     "DeliveryStatus",
+    "EventProperties",
     "EventStatus",
     "MarketingEvent",
+    "MessageCapSlot",
+    "MessageDecision",
+    "MessageInbox",
+    "MessageSuppression",
     "PlatformCredential",
     "SgtmConfig",
     "Storefront",
+    "UserTraits",
     "table_of",
 ]
