@@ -10,10 +10,12 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.config import Settings
-from omnirelay.delivery.dispatch import Dispatcher
+from omnirelay.delivery.dispatch import Contributor, Dispatcher
 from omnirelay.delivery.kinds import Registry
 from omnirelay.delivery.transports import HttpTransport
 from omnirelay.delivery.worker import Worker
+from omnirelay.messaging.holder import RulesHolder, rules_holder
+from omnirelay.messaging.inbox import InboxEvaluator, MessagingRouting
 from omnirelay.metrics import Metrics
 from omnirelay.netguard import GuardedTransport, OutboundGuard
 from omnirelay.relay.kind import RelayKind
@@ -22,9 +24,13 @@ from omnirelay.relay.routing import RelayRouting
 from omnirelay.security import Vault
 
 
-def dispatcher() -> Dispatcher:
-    """Every domain's part of routing a stored event."""
-    return Dispatcher([RelayRouting()])
+def dispatcher(rules: RulesHolder | None = None) -> Dispatcher:
+    """Every domain's part of routing a stored event (the messaging rules' when ``rules``
+    are given)."""
+    contributors: list[Contributor] = [RelayRouting()]
+    if rules is not None:
+        contributors.append(MessagingRouting(rules))
+    return Dispatcher(contributors)
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
@@ -61,11 +67,13 @@ def create_worker(
     own = client is None
     http = client or http_client(settings)
     registry = kinds(settings, vault, http).only(only_kinds)
+    rules = rules_holder(settings)
     return Worker(
         settings,
         sessionmaker,
         metrics,
         registry,
-        dispatcher(),
+        dispatcher(rules),
+        follow_ups=[InboxEvaluator(sessionmaker, rules, settings.messaging_batch_size)],
         on_close=http.aclose if own else None,
     )
