@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from omnirelay.input_types import NUL_REASON, StoredJson, UtcDatetime
 
@@ -32,8 +39,36 @@ def _object_or_null(value: Any) -> Any:
     return value
 
 
+def _no_nul_inside(value: Any) -> Any:
+    # Known properties and traits become text columns, and PostgreSQL text holds no NUL.
+    pending: list[tuple[Any, str]] = [(value, "")]
+    while pending:
+        current, path = pending.pop()
+        if isinstance(current, str) and "\x00" in current:
+            raise ValueError(f"{path.lstrip('.') or 'a value'} {NUL_REASON}")
+        if isinstance(current, dict):
+            for key, child in current.items():
+                if "\x00" in key:
+                    raise ValueError(f"a key {NUL_REASON}")
+                pending.append((child, f"{path}.{key}"))
+        elif isinstance(current, list):
+            pending.extend((child, f"{path}[{index}]") for index, child in enumerate(current))
+    return value
+
+
+def _since_1970(value: datetime) -> datetime:
+    if value < EPOCH:
+        raise ValueError("is before 1970-01-01T00:00:00Z")
+    return value
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Text = Annotated[str, BeforeValidator(_text)]
-JsonObject = Annotated[dict[str, StoredJson] | None, BeforeValidator(_object_or_null)]
+JsonObject = Annotated[
+    dict[str, StoredJson] | None,
+    BeforeValidator(_object_or_null),
+    AfterValidator(_no_nul_inside),
+]
 
 
 class EventIn(BaseModel):
@@ -46,7 +81,9 @@ class EventIn(BaseModel):
     event_type: Annotated[
         Text, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.:\-]+$")
     ]
-    event_timestamp: Annotated[UtcDatetime, BeforeValidator(_iso_timestamp)]
+    event_timestamp: Annotated[
+        UtcDatetime, BeforeValidator(_iso_timestamp), AfterValidator(_since_1970)
+    ]
     properties: JsonObject = None
     user_traits: JsonObject = None
     storefront_id: Annotated[Text, StringConstraints(min_length=1, max_length=50)] | None = None

@@ -15,8 +15,9 @@ from tests.factories import create_storefronts
 from tests.messaging.helpers import ts
 
 # Noon UTC: outside the shipped rules' quiet hours (21:00-08:00 in the user's zone, UTC by
-# default), so a send is sent, not held, unless a test moves the clock.
-NOON = ts("2024-01-15T12:00:00Z")
+# default), so a send is sent, not held, unless a test moves the clock; later than the
+# events the tests post.
+NOON = ts("2024-06-01T12:00:00Z")
 
 
 class SendRecorder:
