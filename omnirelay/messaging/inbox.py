@@ -28,7 +28,7 @@ from omnirelay.delivery.claim import Lease
 from omnirelay.delivery.dispatch import Contribution, RoutedEvent
 from omnirelay.messaging import repository
 from omnirelay.messaging.holder import RulesHolder
-from omnirelay.messaging.rules import MessagingEvent
+from omnirelay.messaging.rules import MessagingEvent, RuleSet
 from omnirelay.messaging.service import StoredEvent, decide
 from omnirelay.models import (
     BEHAVIOURAL_SOURCE,
@@ -51,12 +51,28 @@ class MessagingRouting:
 
     def __init__(self, rules: RulesHolder) -> None:
         self.rules = rules
+        self._types: tuple[RuleSet | None, frozenset[str]] = (None, frozenset())
+
+    def triggering_types(self) -> frozenset[str]:
+        """The event types an enabled rule of the current rules is triggered by (an event
+        that only disabled rules name would be decided "no rule matched": not worth it)."""
+        rules = self.rules.current
+        seen, types = self._types
+        if seen is not rules:
+            types = frozenset(
+                event_type
+                for compiled in rules.compiled
+                if compiled.rule.enabled
+                for event_type in compiled.rule.trigger.event_type
+            )
+            self._types = (rules, types)
+        return types
 
     def contribute(
         self, session: Session, events: list[RoutedEvent], now: datetime, lease: Lease | None
     ) -> Contribution:
         part = Contribution()
-        types = self.rules.current.event_types
+        types = self.triggering_types()
         if not types:
             return part
         # Behavioural events were decided when they were posted.
