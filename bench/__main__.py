@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import delivery, ingest, messaging_rules
+from bench import delivery, ingest, messaging_api, messaging_rules
 
 
 async def main() -> None:
     messaging_rules.main()
+    await messaging_api.main()
     await ingest.main()
     await delivery.main()
 

@@ -27,14 +27,12 @@ from omnirelay.models import (
     BEHAVIOURAL_SOURCE,
     EventProperties,
     EventStatus,
-    MarketingEvent,
     MessageDecision,
     Storefront,
     table_of,
 )
 from omnirelay.security import Principal
 
-MARKETING_EVENTS = table_of(MarketingEvent)
 EVENT_PROPERTIES = table_of(EventProperties)
 
 
@@ -145,9 +143,8 @@ async def post_event(
         session, event.storefront_id or default_storefront, principal
     )
     key = dedupe_key(event)
-    inserted = await repository.insert_unless_present(
+    new_id = await repository.insert_event(
         session,
-        MARKETING_EVENTS,
         {
             "event_id": key,
             "storefront_id": storefront.id,
@@ -160,10 +157,10 @@ async def post_event(
             "event_time": event.event_timestamp,
         },
     )
-    found = await repository.stored_event_id(session, storefront.id, event.event_type, key)
-    assert found is not None, "the event was inserted or already there"
-    event_id, source = found
-    if not inserted:
+    if new_id is None:
+        found = await repository.stored_event_id(session, storefront.id, event.event_type, key)
+        assert found is not None, "the key was taken"
+        event_id, source = found
         earlier = await repository.decision_of_event(session, event_id)
         if earlier is None or source != BEHAVIOURAL_SOURCE:
             raise Conflict(
@@ -172,6 +169,7 @@ async def post_event(
             )
         return decision_out(earlier), False
 
+    event_id = new_id
     properties = event.properties or {}
     row = known_properties(event_id, properties)
     if row is not None:

@@ -55,6 +55,19 @@ async def insert_unless_present(
     return max(0, int(result.rowcount or 0))  # type: ignore[attr-defined]
 
 
+async def insert_event(session: AsyncSession, values: dict[str, Any]) -> int | None:
+    """Insert an event unless its key is taken: its new id, or None (see
+    ``insert_unless_present``); one statement."""
+    table = table_of(MarketingEvent)
+    dialect = _dialect(session)
+    if dialect in ("mysql", "mariadb"):
+        result = await session.execute(mysql.insert(table).prefix_with("IGNORE").values(values))
+        return int(result.lastrowid) if result.rowcount == 1 else None  # type: ignore[attr-defined]
+    flavour: Any = postgresql if dialect == "postgresql" else sqlite
+    statement = flavour.insert(table).values(values).on_conflict_do_nothing()
+    return (await session.execute(statement.returning(table.c.id))).scalar()
+
+
 async def stored_event_id(
     session: AsyncSession, storefront_id: int, event_type: str, event_id: str
 ) -> tuple[int, str] | None:
@@ -87,30 +100,25 @@ async def lock_profile(session: AsyncSession, storefront_id: int, user_id: str) 
     dialect = _dialect(session)
     key = {"storefront_id": storefront_id, "user_id": user_id}
     touch = {"updated_at": PROFILES.c.updated_at}
-    statement: Any
     if dialect in ("mysql", "mariadb"):
-        statement = mysql.insert(PROFILES).values(key).on_duplicate_key_update(touch)
-    elif dialect == "postgresql":
-        statement = (
-            postgresql.insert(PROFILES)
-            .values(key)
-            .on_conflict_do_update(index_elements=["storefront_id", "user_id"], set_=touch)
-        )
-    else:
-        statement = (
-            sqlite.insert(PROFILES)
-            .values(key)
-            .on_conflict_do_update(index_elements=["storefront_id", "user_id"], set_=touch)
-        )
-    await session.execute(statement)
-    profile = (
-        await session.execute(
-            select(UserTraits)
-            .where(UserTraits.storefront_id == storefront_id, UserTraits.user_id == user_id)
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
-    return profile
+        await session.execute(mysql.insert(PROFILES).values(key).on_duplicate_key_update(touch))
+        return (
+            await session.execute(
+                select(UserTraits)
+                .where(UserTraits.storefront_id == storefront_id, UserTraits.user_id == user_id)
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one()
+    flavour: Any = postgresql if dialect == "postgresql" else sqlite
+    upsert = (
+        flavour.insert(UserTraits)
+        .values(key)
+        .on_conflict_do_update(index_elements=["storefront_id", "user_id"], set_=touch)
+        .returning(UserTraits)
+    )
+    # RETURNING hands the row back from the same statement, inserted or found
+    result = await session.execute(upsert, execution_options={"populate_existing": True})
+    return result.scalar_one()
 
 
 async def latest_prior_events(
@@ -201,6 +209,18 @@ async def claim_cap_slot(
     condition on the row it locks, so a slot goes to one send only."""
     key = and_(SLOTS.c.storefront_id == storefront_id, SLOTS.c.user_id == user_id)
     key = and_(key, SLOTS.c.scope == scope)
+
+    async def take(slot: int) -> bool:
+        result = await session.execute(
+            update(SLOTS)
+            .where(key, SLOTS.c.slot == slot)
+            .where(or_(SLOTS.c.held_at.is_(None), SLOTS.c.held_at < since))
+            .values(held_at=held_at, event_id=event_id)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    if await take(0):  # the common case, one statement
+        return True
     held = dict((await session.execute(select(SLOTS.c.slot, SLOTS.c.held_at).where(key))).all())
     missing = [slot for slot in range(count) if slot not in held]
     if missing:
@@ -220,15 +240,12 @@ async def claim_cap_slot(
             ],
         )
     # Likely free ones first; a slot read as busy is still tried: the read is only a hint.
-    order = sorted(range(count), key=lambda s: (held.get(s) is not None and held[s] >= since, s))
+    order = sorted(
+        range(1, count) if 0 in held else range(count),
+        key=lambda s: (held.get(s) is not None and held[s] >= since, s),
+    )
     for slot in order:
-        result = await session.execute(
-            update(SLOTS)
-            .where(key, SLOTS.c.slot == slot)
-            .where(or_(SLOTS.c.held_at.is_(None), SLOTS.c.held_at < since))
-            .values(held_at=held_at, event_id=event_id)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if await take(slot):
             return True
     return False
 

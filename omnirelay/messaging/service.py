@@ -198,6 +198,9 @@ async def _claim(
 ) -> tuple[str, str] | None:
     """Take every claim the send needs, or none: (reason code, why) of the first one taken
     by earlier sends."""
+    if (decision.suppression_key is not None) + len(decision.rate_limits) < 2:
+        # one claim (or none): nothing to give back when it is taken
+        return await _claim_each(session, stored, decision, now, claimed)
     savepoint = await session.begin_nested()
     blocked = await _claim_each(session, stored, decision, now, claimed)
     if blocked is None:
