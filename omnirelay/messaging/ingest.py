@@ -22,7 +22,7 @@ from omnirelay.errors import Conflict, Forbidden, InvalidInput
 from omnirelay.messaging import repository
 from omnirelay.messaging.rules import MessagingEvent, RuleSet
 from omnirelay.messaging.schemas import DecisionOut, EventIn
-from omnirelay.messaging.service import StoredEvent, decide
+from omnirelay.messaging.service import Recorded, StoredEvent, decide
 from omnirelay.models import (
     BEHAVIOURAL_SOURCE,
     EventProperties,
@@ -114,7 +114,7 @@ def known_properties(event_id: int, properties: dict[str, Any]) -> dict[str, Any
     return {"event_id": event_id} | row
 
 
-def decision_out(record: MessageDecision) -> DecisionOut:
+def decision_out(record: MessageDecision | Recorded) -> DecisionOut:
     return DecisionOut(
         event_id=record.event_id,
         user_id=record.user_id,

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy import Row, Table, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from omnirelay.models import (
 PROFILES = table_of(UserTraits)
 SUPPRESSIONS = table_of(MessageSuppression)
 SLOTS = table_of(MessageCapSlot)
+DECISIONS = table_of(MessageDecision)
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -90,7 +91,7 @@ async def decision_of_event(session: AsyncSession, event_id: int) -> MessageDeci
     ).scalar_one_or_none()
 
 
-async def lock_profile(session: AsyncSession, storefront_id: int, user_id: str) -> UserTraits:
+async def lock_profile(session: AsyncSession, storefront_id: int, user_id: str) -> Row[Any]:
     """The user's profile row, created when missing, locked until the transaction ends.
 
     One upsert that touches the row: it takes the row's write lock whether it inserts or
@@ -104,21 +105,35 @@ async def lock_profile(session: AsyncSession, storefront_id: int, user_id: str) 
         await session.execute(mysql.insert(PROFILES).values(key).on_duplicate_key_update(touch))
         return (
             await session.execute(
-                select(UserTraits)
-                .where(UserTraits.storefront_id == storefront_id, UserTraits.user_id == user_id)
-                .execution_options(populate_existing=True)
+                select(PROFILES).where(
+                    PROFILES.c.storefront_id == storefront_id, PROFILES.c.user_id == user_id
+                )
             )
-        ).scalar_one()
+        ).one()
     flavour: Any = postgresql if dialect == "postgresql" else sqlite
     upsert = (
-        flavour.insert(UserTraits)
+        flavour.insert(PROFILES)
         .values(key)
         .on_conflict_do_update(index_elements=["storefront_id", "user_id"], set_=touch)
-        .returning(UserTraits)
+        .returning(*PROFILES.c)
     )
     # RETURNING hands the row back from the same statement, inserted or found
-    result = await session.execute(upsert, execution_options={"populate_existing": True})
-    return result.scalar_one()
+    return (await session.execute(upsert)).one()
+
+
+async def update_profile(
+    session: AsyncSession, storefront_id: int, user_id: str, values: dict[str, Any]
+) -> None:
+    await session.execute(
+        update(PROFILES)
+        .where(PROFILES.c.storefront_id == storefront_id, PROFILES.c.user_id == user_id)
+        .values(values)
+    )
+
+
+async def insert_decision(session: AsyncSession, values: dict[str, Any]) -> int:
+    result = await session.execute(DECISIONS.insert().values(values))
+    return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
 
 async def latest_prior_events(

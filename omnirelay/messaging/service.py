@@ -32,7 +32,6 @@ from omnirelay.messaging.rules import (
     evaluate,
 )
 from omnirelay.messaging.sending import NewSend
-from omnirelay.models import MessageDecision, UserTraits
 
 # Known traits kept as profile columns, with the longest text each column holds (None: a
 # boolean). A value that does not fit its column is kept in ``other`` instead.
@@ -62,7 +61,8 @@ class StoredEvent:
     event: MessagingEvent
 
 
-def profile_traits(profile: UserTraits) -> dict[str, Any]:
+def profile_traits(profile: Any) -> dict[str, Any]:
+    """The traits a profile row holds (its columns and ``other``)."""
     traits = dict(profile.other or {})
     for name in KNOWN_TRAITS:
         value = getattr(profile, name)
@@ -78,39 +78,65 @@ def _fits_column(name: str, value: Any) -> bool:
     return isinstance(value, str) and len(value) <= length
 
 
-def update_profile(profile: UserTraits, known: dict[str, Any], event: MessagingEvent) -> None:
-    """Keep the event's traits as the latest known ones. An event older than the traits
-    already known fills in only what the profile lacks."""
+def profile_changes(
+    profile: Any, known: dict[str, Any], event: MessagingEvent
+) -> dict[str, Any] | None:
+    """The profile's new values after the event (None: unchanged). The event's traits are
+    the latest known ones; an event older than the traits already known fills in only
+    what the profile lacks."""
     given = {key: value for key, value in event.user_traits.items() if value is not None}
     if not given:
-        return
+        return None
     at = event.event_timestamp
     newer = profile.traits_at is None or at >= profile.traits_at
     merged = known | given if newer else given | known
     if merged == known:
-        return
-    other = {}
-    for name, value in merged.items():
-        if name not in KNOWN_TRAITS or not _fits_column(name, value):
-            other[name] = value
-    for name in KNOWN_TRAITS:
-        value = merged.get(name)
-        setattr(profile, name, value if value is not None and _fits_column(name, value) else None)
-    profile.other = other or None
+        return None
+    values: dict[str, Any] = {
+        name: value if value is not None and _fits_column(name, value) else None
+        for name in KNOWN_TRAITS
+        for value in (merged.get(name),)
+    }
+    other = {
+        name: value
+        for name, value in merged.items()
+        if name not in KNOWN_TRAITS or not _fits_column(name, value)
+    }
+    values["other"] = other or None
+    values["updated_at"] = datetime.now(UTC)
     if newer:
-        profile.traits_at = at
-    profile.updated_at = datetime.now(UTC)
+        values["traits_at"] = at
+    return values
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A decision as written (the fields the API answers)."""
+
+    id: int
+    event_id: int
+    user_id: str
+    event_type: str
+    rule: str | None
+    action_type: str | None
+    template_name: str | None
+    channel: str | None
+    outcome: str
+    reason: str
+    reason_code: str
 
 
 async def decide(
     session: AsyncSession, rules: RuleSet, stored: StoredEvent, *, now: datetime
-) -> MessageDecision:
+) -> Recorded:
     """Decide ``stored`` under ``rules`` and record it (see the module docstring)."""
     event = stored.event
     profile = await repository.lock_profile(session, stored.storefront_id, event.user_id)
     known = profile_traits(profile)
     merged = event.with_profile(known)
-    update_profile(profile, known, event)
+    changes = profile_changes(profile, known, event)
+    if changes is not None:
+        await repository.update_profile(session, stored.storefront_id, event.user_id, changes)
 
     latest = await repository.latest_prior_events(
         session,
@@ -133,11 +159,9 @@ async def decide(
             reason = f"{reason}; suppression check passed ({', '.join(claimed)})"
     sends = outcome == "allow"
 
-    explanation = decision.as_dict() | {
-        "explain": decision.explain(),
-        "claimed": claimed if sends else [],
-    }
-    record = MessageDecision(
+    # Decision.explain() renders the same facts as text, when someone reads them.
+    explanation = decision.as_dict() | {"claimed": claimed if sends else []}
+    values = dict(
         event_id=stored.id,
         storefront_id=stored.storefront_id,
         user_id=event.user_id,
@@ -155,14 +179,13 @@ async def decide(
         decided_at=now,
         scheduled_for=decision.send_at if sends else None,
     )
-    session.add(record)
-    await session.flush()
+    decision_id = await repository.insert_decision(session, values)
     if sends:
         assert decision.rule and decision.template_name and decision.channel
         await sending.enqueue_send(
             session,
             NewSend(
-                decision_id=record.id,
+                decision_id=decision_id,
                 event_id=stored.id,
                 storefront_id=stored.storefront_id,
                 user_id=event.user_id,
@@ -173,7 +196,19 @@ async def decide(
                 not_before=decision.send_at,
             ),
         )
-    return record
+    return Recorded(
+        id=decision_id,
+        event_id=stored.id,
+        user_id=event.user_id,
+        event_type=event.event_type,
+        rule=decision.rule,
+        action_type=decision.action_type,
+        template_name=decision.template_name,
+        channel=decision.channel,
+        outcome=outcome,
+        reason=reason,
+        reason_code=reason_code,
+    )
 
 
 def send_context(stored: StoredEvent, event: MessagingEvent) -> dict[str, Any]:
