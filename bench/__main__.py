@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("messaging_rules", "taxonomy", "ingest", "delivery")
+BENCHMARKS = ("messaging_rules", "messaging_api", "taxonomy", "ingest", "delivery")
 
 
 def main(names: list[str]) -> int:

@@ -222,6 +222,11 @@ def create_app(
     app.state.login_guard = LoginGuard(settings.auth_failures_per_minute)
     app.state.key_cache = KeyCache(keys_service.load_key, keys_service.touch_key)
     app.state.keys_touched = {}
+    from omnirelay.messaging.holder import rules_holder
+    from omnirelay.models.base import utcnow
+
+    app.state.rules = rules_holder(settings)
+    app.state.clock = utcnow  # what quiet hours are judged at (tests set it)
     from omnirelay.health import migration_head
 
     app.state.migration_head = migration_head()
@@ -243,6 +248,9 @@ def _load_trafficking(app: FastAPI, settings: Settings) -> None:
 def _include_routers(app: FastAPI) -> None:
     from omnirelay.health import router as health_router
     from omnirelay.keys.endpoints import router as keys_router
+    from omnirelay.messaging.endpoints import RAW_BODIES as messaging_bodies
+    from omnirelay.messaging.endpoints import admin_router as messaging_admin_router
+    from omnirelay.messaging.endpoints import router as messaging_router
     from omnirelay.relay.events_endpoints import router as events_router
     from omnirelay.relay.ingest_endpoints import RAW_BODIES as ingest_bodies
     from omnirelay.relay.ingest_endpoints import router as ingest_router
@@ -262,3 +270,6 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(taxonomy_router)
     app.include_router(trafficking_credentials)
     app.include_router(deploy_router)
+    app.include_router(messaging_router)
+    surface.raw_bodies(app, messaging_bodies)
+    app.include_router(messaging_admin_router)

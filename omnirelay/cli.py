@@ -63,16 +63,21 @@ def serve(
         bool, typer.Option("--worker/--no-worker", help="run the delivery worker in this process")
     ] = True,
 ) -> None:
-    """Serve the API (with the delivery worker inside the same process by default)."""
+    """Serve the API (with the delivery worker inside the same process by default).
+    SIGHUP reloads the messaging rules."""
     import uvicorn
 
     from omnirelay.app import create_app
+    from omnirelay.messaging.holder import reload_every_holder
     from omnirelay.tuning import tune_for_throughput
 
     settings = _settings()
     _announce_local_secrets(settings)
     application = create_app(settings, run_worker=worker)
     tune_for_throughput()
+    # uvicorn takes over SIGINT and SIGTERM only; a reload is a file read, short enough to
+    # run in the handler.
+    signal.signal(signal.SIGHUP, lambda _signal, _frame: reload_every_holder())
     uvicorn.run(
         application,
         host=host,
@@ -91,8 +96,9 @@ def worker_command(
     ] = None,
 ) -> None:
     """Run the delivery worker alone (scale out with several processes on PostgreSQL/MySQL;
-    ``--kinds`` splits the work between them)."""
+    ``--kinds`` splits the work between them). SIGHUP reloads the messaging rules."""
     from omnirelay.db import create_engine, create_sessionmaker
+    from omnirelay.messaging.holder import reload_every_holder
     from omnirelay.metrics import Metrics
     from omnirelay.pipeline import create_worker
     from omnirelay.security import Vault
@@ -118,6 +124,7 @@ def worker_command(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(worker.stop()))
+        loop.add_signal_handler(signal.SIGHUP, reload_every_holder)
         try:
             if once:
                 await worker.drain()

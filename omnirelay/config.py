@@ -87,7 +87,6 @@ class Settings(BaseSettings):
     # Message sending: which provider sends each channel ("email=smtp,sms=file,...";
     # a channel not named goes to the file provider), and each provider's settings.
     messaging_channels: str = ""
-    messaging_templates_dir: Path = Path("config/templates")
     messaging_file_path: Path | None = None  # default: OMNIRELAY_DATA_DIR/messages.txt
     messaging_webhook_url: str = ""
     messaging_webhook_secret: SecretStr | None = None  # HMAC-SHA256 signing secret
@@ -101,6 +100,15 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "omnirelay@localhost"
     smtp_validate_certs: bool = True
+
+    # The messaging rules file, and its templates (default: templates/ beside the file);
+    # reloaded by POST /admin/v1/messaging/rules/reload and SIGHUP.
+    rules_file: Path = Path("config/rules.yaml")
+    rules_templates_dir: Path | None = None
+    # The storefront code of a POST /events event that names none (none: it must name one).
+    messaging_default_storefront: str | None = None
+    # How many stored OMS events the worker evaluates against the rules per pass.
+    messaging_batch_size: int = Field(default=200, ge=1, le=10_000)
 
     @property
     def is_production(self) -> bool:
@@ -132,6 +140,10 @@ class Settings(BaseSettings):
     @property
     def messages_file(self) -> Path:
         return self.messaging_file_path or self.omnirelay_data_dir / "messages.txt"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.rules_templates_dir or self.rules_file.parent / "templates"
 
     def encryption_keys(self) -> list[str]:
         if self.encryption_key is None:

@@ -11,12 +11,14 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omnirelay.config import Settings
-from omnirelay.delivery.dispatch import Dispatcher
+from omnirelay.delivery.dispatch import Contributor, Dispatcher
 from omnirelay.delivery.file_transport import JsonLinesFileTransport
 from omnirelay.delivery.kinds import Registry
 from omnirelay.delivery.smtp_transport import SmtpLogin, SmtpTransport
 from omnirelay.delivery.transports import HttpTransport, TransportsByScheme
 from omnirelay.delivery.worker import Worker
+from omnirelay.messaging.holder import RulesHolder, rules_holder
+from omnirelay.messaging.inbox import InboxEvaluator, MessagingRouting
 from omnirelay.messaging.sending.kind import MessageKind
 from omnirelay.messaging.sending.providers import ProviderSettings
 from omnirelay.messaging.sending.templates import TemplateRenderer
@@ -29,9 +31,13 @@ from omnirelay.security import Vault
 from omnirelay.trafficking.deploy.kind import DeployKind
 
 
-def dispatcher() -> Dispatcher:
-    """Every domain's part of routing a stored event."""
-    return Dispatcher([RelayRouting()])
+def dispatcher(rules: RulesHolder | None = None) -> Dispatcher:
+    """Every domain's part of routing a stored event (the messaging rules' when ``rules``
+    are given)."""
+    contributors: list[Contributor] = [RelayRouting()]
+    if rules is not None:
+        contributors.append(MessagingRouting(rules))
+    return Dispatcher(contributors)
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
@@ -79,7 +85,7 @@ def kinds(settings: Settings, vault: Vault, client: httpx.AsyncClient) -> Regist
             MessageKind(
                 message_transport(settings, transport),
                 ProviderSettings.from_settings(settings),
-                TemplateRenderer(settings.messaging_templates_dir),
+                TemplateRenderer(settings.templates_dir),
             ),
             DeployKind(transport, vault),
         ]
@@ -101,11 +107,13 @@ def create_worker(
     own = client is None
     http = client or http_client(settings)
     registry = kinds(settings, vault, http).only(only_kinds)
+    rules = rules_holder(settings)
     return Worker(
         settings,
         sessionmaker,
         metrics,
         registry,
-        dispatcher(),
+        dispatcher(rules),
+        follow_ups=[InboxEvaluator(sessionmaker, rules, settings.messaging_batch_size)],
         on_close=http.aclose if own else None,
     )

@@ -52,6 +52,12 @@ TEST_KEY = Fernet.generate_key().decode()
 AUTH = ("admin", "test-password")
 # Child tables first, so deletes never trip a foreign key.
 TABLES = (
+    "message_inbox",
+    "message_cap_slots",
+    "message_suppressions",
+    "message_decisions",
+    "event_properties",
+    "user_traits",
     "message_sends",
     "ticket_status_history",
     "tickets",

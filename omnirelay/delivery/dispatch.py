@@ -38,6 +38,8 @@ class PendingEvent:
     event_payload: str
     event_time: datetime | None
     received_at: datetime
+    source_system: str
+    user_id: str | None
 
 
 @dataclass(slots=True)
@@ -268,6 +270,8 @@ def claim_pending_events(
             MarketingEvent.event_payload,
             MarketingEvent.event_time,
             MarketingEvent.received_at,
+            MarketingEvent.source_system,
+            MarketingEvent.user_id,
         )
         .where(MarketingEvent.status == EventStatus.PENDING.value)
         .order_by(MarketingEvent.id)
@@ -279,7 +283,7 @@ def claim_pending_events(
         statement = statement.with_for_update(skip_locked=True)
     # Core, not the ORM session: plain rows, without the ORM's per-row result machinery.
     connection = session.connection()
-    return [PendingEvent(*row) for row in connection.execute(statement)]
+    return [PendingEvent(*tuple(row)) for row in connection.execute(statement)]
 
 
 def _load_storefronts(

@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -39,6 +39,9 @@ from omnirelay.models.base import utcnow
 
 log = logging.getLogger("omnirelay.worker")
 LANE_BACKOFF_MAX_SECONDS = 30.0
+# Work a domain does after each routing pass, in transactions of its own (the messaging
+# rules deciding the events routing queued for them); returns how many items it worked.
+FollowUp = Callable[[], Awaitable[int]]
 DRAIN_OUTAGE_RETRIES = 8
 
 
@@ -49,8 +52,8 @@ def new_worker_id() -> str:
 
 class Worker:
     """Works the ``kinds`` it is given (claims filter by them) and routes stored events
-    with ``dispatcher`` (None: this worker does not route). ``omnirelay.pipeline`` puts
-    one together."""
+    with ``dispatcher`` (None: this worker does not route), each routing pass followed by
+    the ``follow_ups``. ``omnirelay.pipeline`` puts one together."""
 
     def __init__(
         self,
@@ -60,6 +63,7 @@ class Worker:
         kinds: Registry,
         dispatcher: Dispatcher | None,
         *,
+        follow_ups: Sequence[FollowUp] = (),
         on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
@@ -67,6 +71,7 @@ class Worker:
         self.metrics = metrics
         self.kinds = kinds
         self.dispatcher = dispatcher
+        self.follow_ups = list(follow_ups) if dispatcher is not None else []
         self.worker_id = new_worker_id()
         self._on_close = on_close
         self.engine = DeliveryEngine(settings, sessionmaker, metrics, kinds)
@@ -199,6 +204,9 @@ class Worker:
             count = getattr(summary, result)
             if count:
                 self.metrics.events_routed.labels(result).inc(count)
+        followed = 0
+        for follow_up in self.follow_ups:  # before claiming: what they add is due now
+            followed += await follow_up()
         claimed = summary.claimed
         if len(claimed) < batch:
             claimed = claimed + await run_transaction(
@@ -209,7 +217,7 @@ class Worker:
             )
         if claimed:
             await self.engine.deliver(claimed, summary.hints, lease.worker_id)
-        return bool(summary.routed or claimed)
+        return bool(summary.routed or claimed or followed)
 
     async def _route_apart(
         self, dispatcher: Dispatcher, limit: int, lease: Lease

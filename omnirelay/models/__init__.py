@@ -12,8 +12,16 @@ from omnirelay.models.delivery import (
     DeliveryRequest,
     DeliveryStatus,
 )
-from omnirelay.models.event import EventStatus, MarketingEvent
+from omnirelay.models.event import BEHAVIOURAL_SOURCE, EventStatus, MarketingEvent
 from omnirelay.models.message_send import MessageSend, MessageSendStatus
+from omnirelay.models.messaging import (
+    EventProperties,
+    MessageCapSlot,
+    MessageDecision,
+    MessageInbox,
+    MessageSuppression,
+    UserTraits,
+)
 from omnirelay.models.platform import AdAnalyticsPlatform, PlatformCredential
 from omnirelay.models.storefront import SgtmConfig, Storefront
 from omnirelay.models.trafficking import (
@@ -37,6 +45,7 @@ def table_of(model: Any) -> Table:
 
 
 __all__ = [
+    "BEHAVIOURAL_SOURCE",
     "AdAnalyticsPlatform",
     "ApiKey",
     "Base",
@@ -49,11 +58,16 @@ __all__ = [
     "DeliveryAttempt",
     "DeliveryRequest",
     "DeliveryStatus",
+    "EventProperties",
     "EventStatus",
     "Market",
     "MarketingEvent",
+    "MessageCapSlot",
+    "MessageDecision",
+    "MessageInbox",
     "MessageSend",
     "MessageSendStatus",
+    "MessageSuppression",
     "PlatformCredential",
     "SgtmConfig",
     "Storefront",
@@ -61,5 +75,6 @@ __all__ = [
     "TicketStatus",
     "TicketStatusHistory",
     "TraffickingCredential",
+    "UserTraits",
     "table_of",
 ]

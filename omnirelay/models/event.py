@@ -27,6 +27,12 @@ class EventStatus(StrEnum):
     DUPLICATE = "duplicate"  # a direct INSERT of an event already stored
 
 
+# The source_system of events posted to POST /events (behavioural events, seed 003): the
+# messaging rules decide them as they arrive; the relay forwards them only to destinations
+# whose event_types name them.
+BEHAVIOURAL_SOURCE = "behavioural_api"
+
+
 class MarketingEvent(Base):
     """The durable inbox. Column names and types honour the seed's table contract, so the
     OMS can INSERT rows itself; every added column has a server default or is nullable."""

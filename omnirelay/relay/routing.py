@@ -2,7 +2,10 @@
 
 The relay's part of the dispatcher (``omnirelay.delivery.dispatch``): for each routed
 event, sGTM when the storefront has an active config, otherwise every active platform
-credential whose platform is active globally and takes the event's type. The database
+credential whose platform is active globally and takes the event's type. A behavioural
+event (posted to POST /events, for the messaging rules) goes only where a destination's
+``event_types`` names its type: a list left empty means "every OMS event", not "every
+page view and click a product sends". The database
 copies each group's event ids into the delivery rows (``INSERT ... SELECT``); the work per
 event is a dictionary lookup or two.
 """
@@ -23,6 +26,7 @@ from omnirelay.delivery.claim import ClaimedDelivery, Lease
 from omnirelay.delivery.dispatch import Contribution, RoutedEvent
 from omnirelay.destinations import SGTM_CODES, get_destination
 from omnirelay.models import (
+    BEHAVIOURAL_SOURCE,
     AdAnalyticsPlatform,
     Delivery,
     MarketingEvent,
@@ -50,15 +54,18 @@ class RelayRouting:
         routes = load_routes(
             session, list({e.storefront.id: e.storefront for e in events}.values())
         )
-        plans: dict[tuple[int, str], tuple[list[dict[str, Any]], str | None]] = {}
-        routed: dict[tuple[int, str], list[int]] = defaultdict(list)
+        plans: dict[tuple[int, str, bool], tuple[list[dict[str, Any]], str | None]] = {}
+        routed: dict[tuple[int, str, bool], list[int]] = defaultdict(list)
         hint = RelayHint()
         for item in events:
             event, storefront = item.event, item.storefront
-            route_key = (storefront.id, event.event_type)
+            named_only = event.source_system == BEHAVIOURAL_SOURCE
+            route_key = (storefront.id, event.event_type, named_only)
             plan = plans.get(route_key)
-            if plan is None:  # the same for every event of that type and storefront
-                plan = plans[route_key] = _deliveries_for(event.event_type, routes[storefront.id])
+            if plan is None:  # the same for every event of that type, source and storefront
+                plan = plans[route_key] = _deliveries_for(
+                    event.event_type, routes[storefront.id], named_only
+                )
             rows, note = plan
             if not rows:
                 part.notes[event.id] = note or NO_DESTINATION
@@ -84,12 +91,16 @@ class RelayRouting:
                 part.deliveries += len(event_ids)
         if lease is not None and routed:
             part.claimed = claimed if returning else _read_claimed(session, hint.events, lease)
-            hint.routes = [routes[storefront_id] for storefront_id in {s for s, _ in routed}]
+            hint.routes = [routes[storefront_id] for storefront_id in {s for s, _, _ in routed}]
             part.hint = hint
         return part
 
 
-def allows(event_types: list[str] | None, event_type: str) -> bool:
+def allows(event_types: list[str] | None, event_type: str, named_only: bool = False) -> bool:
+    """Whether a destination with ``event_types`` takes the type (``named_only``: only
+    when the list names it; see the module docstring)."""
+    if named_only:
+        return bool(event_types) and event_type in (event_types or ())
     return not event_types or event_type in event_types
 
 
@@ -120,13 +131,13 @@ def load_routes(session: Session, storefronts: list[Storefront]) -> dict[int, St
 
 
 def _deliveries_for(
-    event_type: str, routes: StorefrontRoutes
+    event_type: str, routes: StorefrontRoutes, named_only: bool = False
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Delivery rows (without ``event_id``) for an event type of a storefront, and a
     note on destinations that were left out."""
     base = {"storefront_id": routes.storefront.id}
     if routes.sgtm is not None:
-        if not allows(routes.sgtm.event_types, event_type):
+        if not allows(routes.sgtm.event_types, event_type, named_only):
             return [], f"event type {event_type!r} is not enabled for sGTM"
         code = SGTM_CODES.get(routes.sgtm.client_type, SGTM_CODES["ga4"])
         return [
@@ -143,7 +154,7 @@ def _deliveries_for(
         if get_destination(platform.platform_code) is None:
             notes.append(f"no sender for platform {platform.platform_code!r}")
             continue
-        if not allows(credential.event_types, event_type):
+        if not allows(credential.event_types, event_type, named_only):
             notes.append(f"{event_type!r} not enabled for {platform.platform_code!r}")
             continue
         rows.append(

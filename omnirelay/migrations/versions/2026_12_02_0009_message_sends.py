@@ -1,7 +1,7 @@
 """message sends: a decision to send, its rendered text and its outcome
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02
 
 A new table only; its attempts are deliveries of kind ``message`` in the existing
@@ -16,7 +16,7 @@ from alembic import op
 from omnirelay.models.base import JSONText, UTCDateTime, utc_timestamp_default
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

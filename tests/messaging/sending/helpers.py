@@ -109,7 +109,7 @@ async def message_deliveries(sessionmaker: Any) -> list[Delivery]:
 
 def messaging_settings(settings: Settings, tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "messaging_templates_dir": CONFIG_TEMPLATES,
+        "rules_templates_dir": CONFIG_TEMPLATES,
         "messaging_file_path": tmp_path / "messages.txt",
     } | overrides
     return settings.model_copy(update=values)

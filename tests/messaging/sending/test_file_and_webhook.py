@@ -127,7 +127,7 @@ async def test_a_template_error_is_a_dead_send_and_the_others_go(
         (templates / path.name).write_text(path.read_text())
     (templates / "BROKEN_SMS.j2").write_text("Hi {{ user_traits.first_name }}, {{ oops }}")
     (templates / "BAD_SYNTAX.j2").write_text("Hi {% if %}")
-    config = messaging_settings(settings, tmp_path, messaging_templates_dir=templates)
+    config = messaging_settings(settings, tmp_path, rules_templates_dir=templates)
     storefront, event = await stored_event(sessionmaker)
     await enqueue(
         sessionmaker,

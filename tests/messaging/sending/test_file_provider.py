@@ -114,7 +114,7 @@ async def test_two_worker_processes_write_every_message_once(
     await enqueue(sessionmaker, *sends)
     env = {
         "MESSAGING_FILE_PATH": str(path),
-        "MESSAGING_TEMPLATES_DIR": str(CONFIG_TEMPLATES),
+        "RULES_TEMPLATES_DIR": str(CONFIG_TEMPLATES),
         "WORKER_BATCH_SIZE": "20",  # small claims, so both workers take a share
     }
     workers = [start_worker(db_url, **env) for _ in range(2)]

@@ -1,0 +1,189 @@
+"""POST /events: a behavioural event stored and decided in one transaction.
+
+The event is stored in ``marketing_events`` (``source_system`` ``behavioural_api``, its raw
+payload as sent) under a key the database keeps unique: the producer's
+``client_event_id``, or else a hash of the user, type, timestamp and properties. Posting it
+again inserts nothing, and the first decision is answered; nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnirelay.errors import Conflict, Forbidden, InvalidInput
+from omnirelay.messaging import repository
+from omnirelay.messaging.rules import MessagingEvent, RuleSet
+from omnirelay.messaging.schemas import DecisionOut, EventIn
+from omnirelay.messaging.service import Recorded, StoredEvent, decide
+from omnirelay.models import (
+    BEHAVIOURAL_SOURCE,
+    EventProperties,
+    EventStatus,
+    MessageDecision,
+    Storefront,
+    table_of,
+)
+from omnirelay.security import Principal
+
+EVENT_PROPERTIES = table_of(EventProperties)
+
+
+def parse_event(document: Any) -> EventIn:
+    """The event, or a 422 naming each field that is wrong."""
+    if not isinstance(document, dict):
+        raise InvalidInput([{"field": "body", "reason": "must be a JSON object (one event)"}])
+    try:
+        return EventIn.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidInput(
+            [
+                {
+                    "field": ".".join(str(p) for p in e["loc"]) or "body",
+                    "reason": "required field is missing" if e["type"] == "missing" else e["msg"],
+                }
+                for e in exc.errors(include_url=False, include_context=False)
+            ]
+        ) from None
+
+
+def dedupe_key(event: EventIn) -> str:
+    if event.client_event_id is not None:
+        return f"id:{event.client_event_id}"
+    content = orjson.dumps(
+        [
+            event.user_id,
+            event.event_type,
+            event.event_timestamp.isoformat(),
+            event.properties or {},
+        ],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+async def resolve_storefront(
+    session: AsyncSession, code: str | None, principal: Principal
+) -> Storefront:
+    if code is None:
+        raise InvalidInput(
+            [
+                {
+                    "field": "storefront_id",
+                    "reason": "required field is missing (no MESSAGING_DEFAULT_STOREFRONT is set)",
+                }
+            ]
+        )
+    if not principal.may_post_for(code):
+        raise Forbidden(f"this key may not post events for storefront {code!r}")
+    storefront = (
+        await session.execute(select(Storefront).where(Storefront.code == code))
+    ).scalar_one_or_none()
+    if storefront is None:
+        raise InvalidInput([{"field": "storefront_id", "reason": f"unknown storefront {code!r}"}])
+    return storefront
+
+
+def known_properties(event_id: int, properties: dict[str, Any]) -> dict[str, Any] | None:
+    """The row of ``event_properties``: each known property that has the column's kind."""
+
+    def text(name: str, length: int) -> str | None:
+        value = properties.get(name)
+        return value[:length] if isinstance(value, str) else None
+
+    attempt = properties.get("attempt_number")
+    amount: Any = properties.get("amount")
+    row = {
+        "failure_reason": text("failure_reason", 100),
+        "attempt_number": attempt if type(attempt) is int and -(2**31) <= attempt < 2**31 else None,
+        "amount": float(amount)
+        if type(amount) in (int, float) and math.isfinite(amount) and abs(amount) < 1e300
+        else None,
+        "currency": text("currency", 10),
+        "plan": text("plan", 100),
+    }
+    if all(value is None for value in row.values()):
+        return None
+    return {"event_id": event_id} | row
+
+
+def decision_out(record: MessageDecision | Recorded) -> DecisionOut:
+    return DecisionOut(
+        event_id=record.event_id,
+        user_id=record.user_id,
+        event_type=record.event_type,
+        matched_rule=record.rule,
+        action_type=record.action_type,
+        template_name=record.template_name,
+        channel=record.channel,
+        outcome=record.outcome,
+        reason=record.reason,
+        reason_code=record.reason_code,
+    )
+
+
+async def post_event(
+    session: AsyncSession,
+    rules: RuleSet,
+    event: EventIn,
+    raw: bytes,
+    principal: Principal,
+    default_storefront: str | None,
+    now: datetime,
+) -> tuple[DecisionOut, bool]:
+    """The decision for the event, and whether it is new (False: a re-post)."""
+    storefront = await resolve_storefront(
+        session, event.storefront_id or default_storefront, principal
+    )
+    key = dedupe_key(event)
+    new_id = await repository.insert_event(
+        session,
+        {
+            "event_id": key,
+            "storefront_id": storefront.id,
+            "storefront_code": storefront.code,
+            "event_type": event.event_type,
+            "event_payload": raw.decode(),
+            "source_system": BEHAVIOURAL_SOURCE,
+            "status": EventStatus.PENDING.value,
+            "user_id": event.user_id,
+            "event_time": event.event_timestamp,
+        },
+    )
+    if new_id is None:
+        found = await repository.stored_event_id(session, storefront.id, event.event_type, key)
+        assert found is not None, "the key was taken"
+        event_id, source = found
+        earlier = await repository.decision_of_event(session, event_id)
+        if earlier is None or source != BEHAVIOURAL_SOURCE:
+            raise Conflict(
+                f"event #{event_id} of storefront {storefront.code!r} already has this key "
+                f"({key}) and was not posted here"
+            )
+        return decision_out(earlier), False
+
+    event_id = new_id
+    properties = event.properties or {}
+    row = known_properties(event_id, properties)
+    if row is not None:
+        await session.execute(EVENT_PROPERTIES.insert().values(row))
+    stored = StoredEvent(
+        id=event_id,
+        storefront_id=storefront.id,
+        event=MessagingEvent(
+            user_id=event.user_id,
+            event_type=event.event_type,
+            event_timestamp=event.event_timestamp,
+            properties=properties,
+            user_traits=event.user_traits or {},
+        ),
+    )
+    record = await decide(session, rules, stored, now=now)
+    return decision_out(record), True

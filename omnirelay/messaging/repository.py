@@ -1,0 +1,288 @@
+"""The messaging queries: stored events and profiles, and the claims, each one statement the
+database decides atomically (see ``omnirelay.models.messaging`` for the claim design)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Table, and_, delete, func, or_, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnirelay.models import (
+    EventStatus,
+    MarketingEvent,
+    MessageCapSlot,
+    MessageDecision,
+    MessageInbox,
+    MessageSuppression,
+    UserTraits,
+    table_of,
+)
+
+PROFILES = table_of(UserTraits)
+SUPPRESSIONS = table_of(MessageSuppression)
+SLOTS = table_of(MessageCapSlot)
+DECISIONS = table_of(MessageDecision)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def insert_unless_present(
+    session: AsyncSession, table: Table, values: dict[str, Any] | list[dict[str, Any]]
+) -> int:
+    """Insert, letting the database skip rows whose key is taken; how many it inserted.
+    Nothing is read first: of two transactions inserting one key, one inserts and the other
+    waits for it and inserts nothing."""
+    dialect = _dialect(session)
+    statement: Any
+    if dialect in ("mysql", "mariadb"):
+        # IGNORE skips only duplicates here: the values are checked before they come.
+        statement = mysql.insert(table).prefix_with("IGNORE")
+    elif dialect == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing()
+    else:
+        statement = sqlite.insert(table).on_conflict_do_nothing()
+    if isinstance(values, dict):
+        result = await session.execute(statement.values(values))
+    else:
+        if not values:
+            return 0
+        result = await session.execute(statement, values)
+    return max(0, int(result.rowcount or 0))  # type: ignore[attr-defined]
+
+
+async def insert_event(session: AsyncSession, values: dict[str, Any]) -> int | None:
+    """Insert an event unless its key is taken: its new id, or None (see
+    ``insert_unless_present``); one statement."""
+    table = table_of(MarketingEvent)
+    dialect = _dialect(session)
+    if dialect in ("mysql", "mariadb"):
+        result = await session.execute(mysql.insert(table).prefix_with("IGNORE").values(values))
+        return int(result.lastrowid) if result.rowcount == 1 else None  # type: ignore[attr-defined]
+    flavour: Any = postgresql if dialect == "postgresql" else sqlite
+    statement = flavour.insert(table).values(values).on_conflict_do_nothing()
+    return (await session.execute(statement.returning(table.c.id))).scalar()
+
+
+async def stored_event_id(
+    session: AsyncSession, storefront_id: int, event_type: str, event_id: str
+) -> tuple[int, str] | None:
+    """The id and source of the stored event with that key."""
+    row = (
+        await session.execute(
+            select(MarketingEvent.id, MarketingEvent.source_system).where(
+                MarketingEvent.storefront_id == storefront_id,
+                MarketingEvent.event_type == event_type,
+                MarketingEvent.event_id == event_id,
+            )
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def decision_of_event(session: AsyncSession, event_id: int) -> MessageDecision | None:
+    return (
+        await session.execute(select(MessageDecision).where(MessageDecision.event_id == event_id))
+    ).scalar_one_or_none()
+
+
+async def lock_profile(session: AsyncSession, storefront_id: int, user_id: str) -> Row[Any]:
+    """The user's profile row, created when missing, locked until the transaction ends.
+
+    One upsert that touches the row: it takes the row's write lock whether it inserts or
+    finds the row (an insert-if-missing then SELECT FOR UPDATE would take a shared lock
+    first, and two transactions upgrading theirs deadlock on MariaDB). Decisions of one
+    user thus take turns over their traits; their claims are the database's to judge."""
+    dialect = _dialect(session)
+    key = {"storefront_id": storefront_id, "user_id": user_id}
+    touch = {"updated_at": PROFILES.c.updated_at}
+    if dialect in ("mysql", "mariadb"):
+        await session.execute(mysql.insert(PROFILES).values(key).on_duplicate_key_update(touch))
+        return (
+            await session.execute(
+                select(PROFILES).where(
+                    PROFILES.c.storefront_id == storefront_id, PROFILES.c.user_id == user_id
+                )
+            )
+        ).one()
+    flavour: Any = postgresql if dialect == "postgresql" else sqlite
+    upsert = (
+        flavour.insert(PROFILES)
+        .values(key)
+        .on_conflict_do_update(index_elements=["storefront_id", "user_id"], set_=touch)
+        .returning(*PROFILES.c)
+    )
+    # RETURNING hands the row back from the same statement, inserted or found
+    return (await session.execute(upsert)).one()
+
+
+async def update_profile(
+    session: AsyncSession, storefront_id: int, user_id: str, values: dict[str, Any]
+) -> None:
+    await session.execute(
+        update(PROFILES)
+        .where(PROFILES.c.storefront_id == storefront_id, PROFILES.c.user_id == user_id)
+        .values(values)
+    )
+
+
+async def insert_decision(session: AsyncSession, values: dict[str, Any]) -> int:
+    result = await session.execute(DECISIONS.insert().values(values))
+    return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
+
+
+async def latest_prior_events(
+    session: AsyncSession,
+    storefront_id: int,
+    user_id: str,
+    event_types: Collection[str],
+    before: datetime,
+    own_id: int,
+) -> dict[str, datetime]:
+    """The latest event time of each type for the user, strictly before ``before``; one
+    query for every type the rules may look up."""
+    if not event_types:
+        return {}
+    rows = await session.execute(
+        select(MarketingEvent.event_type, func.max(MarketingEvent.event_time))
+        .where(
+            MarketingEvent.user_id == user_id,
+            MarketingEvent.storefront_id == storefront_id,
+            MarketingEvent.event_type.in_(sorted(event_types)),
+            MarketingEvent.event_time < before,
+            MarketingEvent.id != own_id,
+            MarketingEvent.status != EventStatus.DUPLICATE.value,
+        )
+        .group_by(MarketingEvent.event_type)
+    )
+    found: dict[str, datetime] = {}
+    for event_type, latest in rows.all():
+        if latest is None:
+            continue
+        # max() loses the column's type on some drivers: a naive datetime or text back
+        if isinstance(latest, str):
+            latest = datetime.fromisoformat(latest)
+        found[event_type] = latest if latest.tzinfo else latest.replace(tzinfo=before.tzinfo)
+    return found
+
+
+async def claim_suppression(
+    session: AsyncSession,
+    storefront_id: int,
+    user_id: str,
+    rule_name: str,
+    window_key: str,
+    event_id: int,
+    event_timestamp: datetime,
+    now: datetime,
+) -> MessageSuppression | None:
+    """Take the window's claim; None when taken, else the claim that was there first."""
+    inserted = await insert_unless_present(
+        session,
+        SUPPRESSIONS,
+        {
+            "storefront_id": storefront_id,
+            "user_id": user_id,
+            "rule_name": rule_name,
+            "window_key": window_key,
+            "event_id": event_id,
+            "event_timestamp": event_timestamp,
+            "claimed_at": now,
+        },
+    )
+    if inserted:
+        return None
+    return (
+        await session.execute(
+            select(MessageSuppression).where(
+                MessageSuppression.storefront_id == storefront_id,
+                MessageSuppression.user_id == user_id,
+                MessageSuppression.rule_name == rule_name,
+                MessageSuppression.window_key == window_key,
+            )
+        )
+    ).scalar_one()
+
+
+async def claim_cap_slot(
+    session: AsyncSession,
+    storefront_id: int,
+    user_id: str,
+    scope: str,
+    count: int,
+    since: datetime,
+    held_at: datetime,
+    event_id: int,
+) -> bool:
+    """Take one of the ``count`` slots whose last send is before ``since`` (or that never
+    held one). Each attempt is one conditional UPDATE: the database re-checks the
+    condition on the row it locks, so a slot goes to one send only."""
+    key = and_(SLOTS.c.storefront_id == storefront_id, SLOTS.c.user_id == user_id)
+    key = and_(key, SLOTS.c.scope == scope)
+
+    async def take(slot: int) -> bool:
+        result = await session.execute(
+            update(SLOTS)
+            .where(key, SLOTS.c.slot == slot)
+            .where(or_(SLOTS.c.held_at.is_(None), SLOTS.c.held_at < since))
+            .values(held_at=held_at, event_id=event_id)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    if await take(0):  # the common case, one statement
+        return True
+    held = dict((await session.execute(select(SLOTS.c.slot, SLOTS.c.held_at).where(key))).all())
+    missing = [slot for slot in range(count) if slot not in held]
+    if missing:
+        await insert_unless_present(
+            session,
+            SLOTS,
+            [
+                {
+                    "storefront_id": storefront_id,
+                    "user_id": user_id,
+                    "scope": scope,
+                    "slot": slot,
+                    "held_at": None,
+                    "event_id": None,
+                }
+                for slot in missing
+            ],
+        )
+    # Likely free ones first; a slot read as busy is still tried: the read is only a hint.
+    order = sorted(
+        range(1, count) if 0 in held else range(count),
+        key=lambda s: (held.get(s) is not None and held[s] >= since, s),
+    )
+    for slot in order:
+        if await take(slot):
+            return True
+    return False
+
+
+async def cap_holders(
+    session: AsyncSession, storefront_id: int, user_id: str, scope: str, count: int
+) -> list[tuple[int | None, datetime | None]]:
+    """The events holding a cap's slots (to say which sends reached it)."""
+    rows = await session.execute(
+        select(SLOTS.c.event_id, SLOTS.c.held_at)
+        .where(
+            SLOTS.c.storefront_id == storefront_id,
+            SLOTS.c.user_id == user_id,
+            SLOTS.c.scope == scope,
+            SLOTS.c.slot < count,
+        )
+        .order_by(SLOTS.c.held_at)
+    )
+    return [(event_id, held_at) for event_id, held_at in rows.all()]
+
+
+async def take_from_inbox(session: AsyncSession, event_id: int) -> bool:
+    """Remove an event from the inbox; only the one transaction that removes it decides it."""
+    result = await session.execute(delete(MessageInbox).where(MessageInbox.event_id == event_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,319 @@
+"""Deciding a stored event: its user's profile, its prior events, the rules, the claims, the
+decision recorded and, for a send, the send enqueued — all in the caller's transaction.
+
+The order inside that transaction matters:
+
+1. the user's profile row is locked (decisions of one user take turns over their traits);
+2. the rules are evaluated with the profile's traits filling in what the event omits;
+3. a send claims its suppression window, then its rule's cap, then the marketing cap, in a
+   savepoint: when one is taken, the others are given back, and the send is suppressed
+   with that claim's reason code;
+4. the decision is written, and a send is handed to ``sending.enqueue_send``.
+
+Services flush, never commit; the caller's scope commits all of it or none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnirelay.messaging import repository, sending
+from omnirelay.messaging.rules import (
+    Decision,
+    MessagingEvent,
+    Outcome,
+    PrefetchedPriorEvents,
+    RateLimit,
+    RuleSet,
+    evaluate,
+)
+from omnirelay.messaging.sending import NewSend
+
+# Known traits kept as profile columns, with the longest text each column holds (None: a
+# boolean). A value that does not fit its column is kept in ``other`` instead.
+KNOWN_TRAITS: dict[str, int | None] = {
+    "email": 320,
+    "phone": 50,
+    "country": 50,
+    "marketing_opt_in": None,
+    "timezone": 64,
+    "risk_segment": 50,
+}
+OUTCOMES = {
+    Outcome.SEND: "allow",
+    Outcome.SCHEDULED: "allow",
+    Outcome.SUPPRESS: "suppress",
+    Outcome.NONE: "none",
+}
+MARKETING_SCOPE = "marketing"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as stored in ``marketing_events``, ready to decide."""
+
+    id: int
+    storefront_id: int
+    event: MessagingEvent
+
+
+def profile_traits(profile: Any) -> dict[str, Any]:
+    """The traits a profile row holds (its columns and ``other``)."""
+    traits = dict(profile.other or {})
+    for name in KNOWN_TRAITS:
+        value = getattr(profile, name)
+        if value is not None:
+            traits[name] = value
+    return traits
+
+
+def _fits_column(name: str, value: Any) -> bool:
+    length = KNOWN_TRAITS[name]
+    if length is None:
+        return isinstance(value, bool)
+    return isinstance(value, str) and len(value) <= length
+
+
+def profile_changes(
+    profile: Any, known: dict[str, Any], event: MessagingEvent
+) -> dict[str, Any] | None:
+    """The profile's new values after the event (None: unchanged). The event's traits are
+    the latest known ones; an event older than the traits already known fills in only
+    what the profile lacks."""
+    given = {key: value for key, value in event.user_traits.items() if value is not None}
+    if not given:
+        return None
+    at = event.event_timestamp
+    newer = profile.traits_at is None or at >= profile.traits_at
+    merged = known | given if newer else given | known
+    if merged == known:
+        return None
+    values: dict[str, Any] = {
+        name: value if value is not None and _fits_column(name, value) else None
+        for name in KNOWN_TRAITS
+        for value in (merged.get(name),)
+    }
+    other = {
+        name: value
+        for name, value in merged.items()
+        if name not in KNOWN_TRAITS or not _fits_column(name, value)
+    }
+    values["other"] = other or None
+    values["updated_at"] = datetime.now(UTC)
+    if newer:
+        values["traits_at"] = at
+    return values
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A decision as written (the fields the API answers)."""
+
+    id: int
+    event_id: int
+    user_id: str
+    event_type: str
+    rule: str | None
+    action_type: str | None
+    template_name: str | None
+    channel: str | None
+    outcome: str
+    reason: str
+    reason_code: str
+
+
+async def decide(
+    session: AsyncSession, rules: RuleSet, stored: StoredEvent, *, now: datetime
+) -> Recorded:
+    """Decide ``stored`` under ``rules`` and record it (see the module docstring)."""
+    event = stored.event
+    profile = await repository.lock_profile(session, stored.storefront_id, event.user_id)
+    known = profile_traits(profile)
+    merged = event.with_profile(known)
+    changes = profile_changes(profile, known, event)
+    if changes is not None:
+        await repository.update_profile(session, stored.storefront_id, event.user_id, changes)
+
+    latest = await repository.latest_prior_events(
+        session,
+        stored.storefront_id,
+        event.user_id,
+        rules.prior_event_types(event.event_type),
+        event.event_timestamp,
+        stored.id,
+    )
+    decision = evaluate(rules, merged, PrefetchedPriorEvents(event.user_id, latest), now=now)
+
+    outcome, reason = OUTCOMES[decision.outcome], decision.reason
+    reason_code = str(decision.reason_code)
+    claimed: list[str] = []
+    if decision.outcome in (Outcome.SEND, Outcome.SCHEDULED):
+        blocked = await _claim(session, stored, decision, now, claimed)
+        if blocked is not None:
+            outcome, reason_code, reason = "suppress", blocked[0], f"{reason}; {blocked[1]}"
+        elif claimed:
+            reason = f"{reason}; suppression check passed ({', '.join(claimed)})"
+    sends = outcome == "allow"
+
+    # Decision.explain() renders the same facts as text, when someone reads them.
+    explanation = decision.as_dict() | {"claimed": claimed if sends else []}
+    values = dict(
+        event_id=stored.id,
+        storefront_id=stored.storefront_id,
+        user_id=event.user_id,
+        event_type=event.event_type,
+        event_timestamp=event.event_timestamp,
+        rule=decision.rule,
+        action_type=decision.action_type,
+        template_name=decision.template_name,
+        channel=decision.channel,
+        outcome=outcome,
+        reason_code=reason_code,
+        reason=reason,
+        explanation=explanation,
+        rules_version=decision.rules_version,
+        decided_at=now,
+        scheduled_for=decision.send_at if sends else None,
+    )
+    decision_id = await repository.insert_decision(session, values)
+    if sends:
+        assert decision.rule and decision.template_name and decision.channel
+        await sending.enqueue_send(
+            session,
+            NewSend(
+                decision_id=decision_id,
+                event_id=stored.id,
+                storefront_id=stored.storefront_id,
+                user_id=event.user_id,
+                rule_name=decision.rule,
+                template_name=decision.template_name,
+                channel=decision.channel,
+                context=send_context(stored, merged),
+                not_before=decision.send_at,
+            ),
+        )
+    return Recorded(
+        id=decision_id,
+        event_id=stored.id,
+        user_id=event.user_id,
+        event_type=event.event_type,
+        rule=decision.rule,
+        action_type=decision.action_type,
+        template_name=decision.template_name,
+        channel=decision.channel,
+        outcome=outcome,
+        reason=reason,
+        reason_code=reason_code,
+    )
+
+
+def send_context(stored: StoredEvent, event: MessagingEvent) -> dict[str, Any]:
+    return {
+        "event": {
+            "event_id": stored.id,
+            "user_id": event.user_id,
+            "event_type": event.event_type,
+            "event_timestamp": event.event_timestamp.isoformat(),
+        },
+        "properties": event.properties,
+        "user_traits": event.user_traits,
+    }
+
+
+async def _claim(
+    session: AsyncSession,
+    stored: StoredEvent,
+    decision: Decision,
+    now: datetime,
+    claimed: list[str],
+) -> tuple[str, str] | None:
+    """Take every claim the send needs, or none: (reason code, why) of the first one taken
+    by earlier sends."""
+    if (decision.suppression_key is not None) + len(decision.rate_limits) < 2:
+        # one claim (or none): nothing to give back when it is taken
+        return await _claim_each(session, stored, decision, now, claimed)
+    savepoint = await session.begin_nested()
+    blocked = await _claim_each(session, stored, decision, now, claimed)
+    if blocked is None:
+        await savepoint.commit()
+    else:
+        await savepoint.rollback()
+        claimed.clear()
+    return blocked
+
+
+async def _claim_each(
+    session: AsyncSession,
+    stored: StoredEvent,
+    decision: Decision,
+    now: datetime,
+    claimed: list[str],
+) -> tuple[str, str] | None:
+    event = stored.event
+    key = decision.suppression_key
+    if key is not None:
+        earlier = await repository.claim_suppression(
+            session,
+            stored.storefront_id,
+            key.user_id,
+            key.rule_name,
+            key.scope,
+            stored.id,
+            event.event_timestamp,
+            now,
+        )
+        if earlier is not None:
+            window = "once ever" if key.scope == "once_ever" else f"once on {key.scope} (UTC)"
+            return str(key.reason_code), (
+                f"suppressed: {key.rule_name} is sent {window} and event #{earlier.event_id} "
+                f"(at {earlier.event_timestamp.isoformat()}) claimed it at "
+                f"{earlier.claimed_at.isoformat()}"
+            )
+        claimed.append(f"{key.rule_name} {key.scope}")
+    for limit in decision.rate_limits:
+        scope = MARKETING_SCOPE if limit.rule_name is None else f"rule:{limit.rule_name}"
+        took = await repository.claim_cap_slot(
+            session,
+            stored.storefront_id,
+            limit.user_id,
+            scope,
+            limit.count,
+            limit.since,
+            limit.until,
+            stored.id,
+        )
+        if not took:
+            return str(limit.reason_code), await _cap_reason(session, stored, limit, scope)
+        claimed.append(f"{scope} {limit.count} per {_duration(limit)}")
+    return None
+
+
+async def _cap_reason(
+    session: AsyncSession, stored: StoredEvent, limit: RateLimit, scope: str
+) -> str:
+    holders = await repository.cap_holders(
+        session, stored.storefront_id, limit.user_id, scope, limit.count
+    )
+    sends = ", ".join(
+        f"event #{event_id} at {held_at.isoformat()}"
+        for event_id, held_at in holders
+        if held_at is not None and held_at >= limit.since
+    )
+    what = "the marketing cap" if limit.rule_name is None else f"{limit.rule_name}'s cap"
+    return (
+        f"suppressed: {what} of {limit.count} per {_duration(limit)} is reached by the sends "
+        f"of {sends or 'other events'} (window {limit.since.isoformat()} to "
+        f"{limit.until.isoformat()})"
+    )
+
+
+def _duration(limit: RateLimit) -> str:
+    seconds = int(limit.window.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
