@@ -1,0 +1,59 @@
+"""A behavioural event from POST /events to the message on the provider: decided and
+enqueued in the answering transaction, rendered and written by the worker, once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from omnirelay.models import MessageSend
+from tests.messaging.conftest import Clock, event
+from tests.messaging.sending.helpers import file_lines, message_worker, messaging_settings
+
+OPTED_IN = {"email": "john.doe@example.com", "country": "US", "marketing_opt_in": True}
+SEED_PROPERTIES = {
+    "failure_reason": "INSUFFICIENT_FUNDS",
+    "attempt_number": 1,
+    "amount": 29.99,
+    "currency": "USD",
+}
+
+
+async def test_a_posted_event_becomes_one_message_in_the_file(
+    client: httpx.AsyncClient,
+    storefront: int,
+    clock: Clock,
+    app: Any,
+    settings: Any,
+    sessionmaker: Any,
+    tmp_path: Path,
+) -> None:
+    body = event(properties=SEED_PROPERTIES, traits=OPTED_IN)
+    answer = (await client.post("/events", json=body)).json()
+    assert answer["reason_code"] == "sent", answer
+    again = (await client.post("/events", json=body)).json()
+    assert again["event_id"] == answer["event_id"]  # the same event: nothing more is sent
+
+    config = messaging_settings(settings, tmp_path)
+    worker = message_worker(app, config)
+    await worker.start()
+    try:
+        await worker.drain()
+    finally:
+        await worker.close()
+
+    [line] = file_lines(tmp_path / "messages.txt")
+    assert (line["user_id"], line["recipient"]) == ("user_12345", "john.doe@example.com")
+    assert (line["rule"], line["template"]) == (
+        "insufficient_funds_email",
+        "INSUFFICIENT_FUNDS_EMAIL",
+    )
+    assert "29.99 USD" in line["subject"] and "29.99 USD" in line["body"]
+    async with sessionmaker() as session:
+        [sent] = (await session.execute(select(MessageSend))).scalars().all()
+    assert sent.status == "sent"
+    audit = (await client.get("/audit/user_12345")).json()
+    assert [d["reason_code"] for d in audit["decisions"]] == ["sent"]
