@@ -5,6 +5,7 @@ created the campaign gets no second one."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -230,11 +231,13 @@ async def test_missing_credentials_fail_the_deploy_saying_so(
     assert "no active META credentials" in after["qa_failure_reason"]
 
 
-async def test_the_token_is_in_no_stored_request_nor_answer(
-    client: httpx.AsyncClient, worker: Any, app: Any
+async def test_the_token_is_in_no_stored_request_nor_answer_nor_log_line(
+    client: httpx.AsyncClient, worker: Any, app: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     ticket = await ready_ticket(client, "GOOGLE_ADS")
     queued = await deploy(client, ticket)
+    SANDBOX.faults["google_ads"] = FaultConfig(kind="invalid")  # an error, quoted back
     await worker.drain()
     answers = [
         (await client.get(f"/api/v1/deploy/status/{queued['task_id']}")).text,
@@ -243,9 +246,11 @@ async def test_the_token_is_in_no_stored_request_nor_answer(
     ]
     async with app.state.sessionmaker() as session:
         rows = (await session.execute(select(DeliveryRequest))).scalars().all()
-    assert len(rows) >= 2  # the budget, then the campaign: each step is in the audit
+    assert rows  # each step's request is in the audit
     stored = [f"{r.url} {r.request_body} {r.response_body} {r.error}" for r in rows]
-    for text in answers + stored:
+    logged = [record.getMessage() for record in caplog.records]
+    assert logged
+    for text in answers + stored + logged:
         assert TOKEN not in text and DEV_TOKEN not in text
 
 
