@@ -7,7 +7,6 @@ endpoint that only stores the event row (the floor POST /events is measured agai
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 from datetime import datetime
 from typing import Annotated, Any
@@ -20,7 +19,6 @@ from sqlalchemy import select
 from omnirelay.app import create_app
 from omnirelay.config import get_settings
 from omnirelay.deps import DbSession
-from omnirelay.messaging import sending
 from omnirelay.models import BEHAVIOURAL_SOURCE, MarketingEvent, Storefront, table_of
 from omnirelay.security import Principal, require
 from omnirelay.tuning import tune_for_throughput
@@ -59,29 +57,10 @@ def add_bare_endpoint(app: FastAPI) -> None:
         return {"stored": True}
 
 
-def sends_are_written() -> bool:
-    """Whether this build writes message sends; where it does not yet, the benchmark
-    decides without them (and says so)."""
-    probe = sending.NewSend(0, 0, 0, "", "", "", "email")
-    try:
-        asyncio.run(sending.enqueue_send(None, probe))  # type: ignore[arg-type]
-    except NotImplementedError:
-        return False
-    except Exception:  # the real one fails on the missing session: it exists
-        return True
-    return True
-
-
-async def _no_send(session: Any, send: sending.NewSend) -> None:
-    return None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     port = parser.parse_args().port
-    if not sends_are_written():
-        sending.enqueue_send = _no_send  # type: ignore[assignment]
     settings = get_settings()
     app = create_app(settings, run_worker=False)
     add_bare_endpoint(app)
