@@ -232,9 +232,17 @@ async def test_missing_credentials_fail_the_deploy_saying_so(
 
 
 async def test_the_token_is_in_no_stored_request_nor_answer_nor_log_line(
-    client: httpx.AsyncClient, worker: Any, app: Any, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient,
+    worker: Any,
+    app: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
+    # every logger at DEBUG, whatever tests before this one set (a disabled logger included)
+    for name in ["", "httpx", "httpcore", "omnirelay", *logging.root.manager.loggerDict]:
+        caplog.set_level(logging.DEBUG, logger=name)
+        if logging.getLogger(name).disabled:
+            monkeypatch.setattr(logging.getLogger(name), "disabled", False)
     ticket = await ready_ticket(client, "GOOGLE_ADS")
     queued = await deploy(client, ticket)
     SANDBOX.faults["google_ads"] = FaultConfig(kind="invalid")  # an error, quoted back
