@@ -54,6 +54,14 @@ async def paginate(
     return list(rows), int(total)
 
 
+def where_given(statement: Select[Any], *filters: tuple[Any, Any]) -> Select[Any]:
+    """List filters: ``column == value`` for each (column, value) whose value was given."""
+    for column, value in filters:
+        if value is not None:
+            statement = statement.where(column == value)
+    return statement
+
+
 def contains_text(column: Any, q: str) -> Any:
     """A list filter: ``column`` contains ``q``, ignoring case."""
     # autoescape: "_" and "%" in a search are literal characters, not LIKE wildcards.

@@ -16,7 +16,7 @@ from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnirelay.crud import Ref, flush_or_conflict, get_or_404, paginate
+from omnirelay.crud import Ref, flush_or_conflict, get_or_404, paginate, where_given
 from omnirelay.errors import Conflict, InvalidInput
 from omnirelay.models import Brand, Market, TraffickingCredential
 from omnirelay.models.trafficking import EVERY_MARKET
@@ -78,14 +78,13 @@ async def list_credentials(
     statement = select(TraffickingCredential).order_by(
         TraffickingCredential.platform, TraffickingCredential.created_at
     )
-    for column, value in (
+    statement = where_given(
+        statement,
         (TraffickingCredential.brand_id, brand_id),
         (TraffickingCredential.market_id, market_id),
         (TraffickingCredential.platform, platform.upper() if platform else None),
         (TraffickingCredential.is_active, is_active),
-    ):
-        if value is not None:
-            statement = statement.where(column == value)
+    )
     return await paginate(session, statement, limit, offset)
 
 

@@ -22,7 +22,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from omnirelay.crud import Ref, apply_update, contains_text, flush_or_conflict, get_or_404, paginate
+from omnirelay.crud import (
+    Ref,
+    apply_update,
+    contains_text,
+    flush_or_conflict,
+    get_or_404,
+    paginate,
+    where_given,
+)
 from omnirelay.errors import Conflict, InvalidInput, OmniRelayError
 from omnirelay.models import (
     Brand,
@@ -401,15 +409,14 @@ async def list_campaigns(
     q: str | None,
 ) -> tuple[list[Campaign], int]:
     statement = select(Campaign).order_by(Campaign.created_at, Campaign.name)
-    for column, value in (
+    statement = where_given(
+        statement,
         (Campaign.brand_id, brand_id),
         (Campaign.market_id, market_id),
         (Campaign.channel_id, channel_id),
         (Campaign.status, status),
         (Campaign.year, year),
-    ):
-        if value is not None:
-            statement = statement.where(column == value)
+    )
     if q:
         statement = statement.where(
             or_(contains_text(Campaign.name, q), contains_text(Campaign.campaign_name, q))

@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnirelay.crud import Ref, get_or_404, paginate, to_out
+from omnirelay.crud import Ref, get_or_404, paginate, to_out, where_given
 from omnirelay.errors import Conflict, InvalidInput
 from omnirelay.models import (
     Brand,
@@ -65,14 +65,13 @@ async def list_tickets(
     request_type: str | None,
 ) -> tuple[list[Ticket], int]:
     statement = select(Ticket).order_by(Ticket.created_at, Ticket.id)
-    for column, value in (
+    statement = where_given(
+        statement,
         (Ticket.campaign_id, campaign_id),
         (Ticket.channel_id, channel_id),
         (Ticket.status, status),
         (Ticket.request_type, request_type),
-    ):
-        if value is not None:
-            statement = statement.where(column == value)
+    )
     return await paginate(session, statement, limit, offset)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
+from omnirelay.crud import key_of
 from omnirelay.delivery.claim import ClaimedDelivery
 from omnirelay.delivery.kinds import DeliveryKind, Plan, ReadSession, WorkBatch
 from omnirelay.delivery.recording import BatchRecord
@@ -87,7 +88,7 @@ class DeployKind(DeliveryKind):
         context = DeployContext()
         plan = Plan(context=context)
         by_ticket = {d.destination_key.removeprefix("ticket:"): d for d in deliveries}
-        ids = [_uuid(key) for key in by_ticket]
+        ids = [key_of(Ticket, key) for key in by_ticket]
         async with read() as session:
             rows = (
                 await session.execute(
@@ -221,10 +222,3 @@ class DeployKind(DeliveryKind):
                         reason=reason[:2000],
                     )
                 )
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
