@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Query, Request
 
-from omnirelay.deps import DbSession, after_commit
+from omnirelay.db import run_transaction
+from omnirelay.deps import DbSession
 from omnirelay.errors import COMMON_ERRORS, InvalidInput, error_responses
 from omnirelay.input_types import Limit, Offset, UtcDatetime
 from omnirelay.messaging import ingest
@@ -31,14 +32,15 @@ MAX_EVENT_BYTES = 1024 * 1024
 
 
 async def post_event(
-    request: Request,
-    principal: Annotated[Principal, require("ingest")],  # before the session is opened
-    session: DbSession,
+    request: Request, principal: Annotated[Principal, require("ingest")]
 ) -> DecisionOut:
     """Store a behavioural event, decide it against the messaging rules and answer the
     decision (committed first). The same event posted again (same ``client_event_id``, or
     same user, type, timestamp and properties) answers the first decision and sends
     nothing more. A key limited to some storefronts may post only for those."""
+    # The decision is a dozen small statements in one transaction: it runs as one unit of
+    # work (``db.run_transaction``), on SQLite in a single hop to the writer thread, and
+    # commits before the answer like every request's transaction.
     state = request.app.state
     settings = state.settings
     require_json_media_type(request.headers.get("content-type"))
@@ -61,17 +63,14 @@ async def post_event(
             ]
         )
     rules: RuleSet = state.rules.current
-    decision, new = await ingest.post_event(
-        session,
-        rules,
-        event,
-        body,
-        principal,
-        settings.messaging_default_storefront,
-        now,
+    decision, new = await run_transaction(
+        state.sessionmaker,
+        lambda session: ingest.post_event(
+            session, rules, event, body, principal, settings.messaging_default_storefront, now
+        ),
     )
     if new:
-        after_commit(session, state.wake_worker)
+        state.wake_worker()
     return decision
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from omnirelay.db import is_row_error, session_scope
+from omnirelay.db import is_row_error, run_transaction, session_scope
 from omnirelay.delivery.claim import Lease
 from omnirelay.delivery.dispatch import Contribution, RoutedEvent
 from omnirelay.messaging import repository
@@ -178,28 +178,30 @@ class InboxEvaluator:
             return decided
 
     async def _decide_one(self, event_id: int) -> int:
-        async with session_scope(self.sessionmaker) as session:
-            if not await repository.take_from_inbox(session, event_id):
+        rules, now = self.rules.current, self.clock()
+
+        def work(session: Session) -> int:
+            if not repository.take_from_inbox(session, event_id):
                 return 0  # another worker has it
-            row = (
-                await session.execute(select(*_COLUMNS).where(MarketingEvent.id == event_id))
-            ).first()
+            row = session.execute(select(*_COLUMNS).where(MarketingEvent.id == event_id)).first()
             event = oms_event(row) if row is not None else None
             if row is None or event is None or row.storefront_id is None:
                 return 0
             stored = StoredEvent(id=event_id, storefront_id=row.storefront_id, event=event)
-            await decide(session, self.rules.current, stored, now=self.clock())
+            decide(session, rules, stored, now=now)
             return 1
+
+        return await run_transaction(self.sessionmaker, work)
 
     async def _record_failure(self, event_id: int, error: str) -> None:
         """An event that cannot be decided leaves the inbox with a decision that says so,
         so the audit shows it instead of a gap."""
-        async with session_scope(self.sessionmaker) as session:
-            if not await repository.take_from_inbox(session, event_id):
+        version, now = self.rules.current.version, self.clock()
+
+        def work(session: Session) -> None:
+            if not repository.take_from_inbox(session, event_id):
                 return
-            row = (
-                await session.execute(select(*_COLUMNS).where(MarketingEvent.id == event_id))
-            ).first()
+            row = session.execute(select(*_COLUMNS).where(MarketingEvent.id == event_id)).first()
             if row is None or row.storefront_id is None or not row.user_id:
                 return
             session.add(
@@ -212,7 +214,9 @@ class InboxEvaluator:
                     outcome="none",
                     reason_code="evaluation_error",
                     reason=f"the event could not be evaluated ({error}); nothing was sent",
-                    rules_version=self.rules.current.version,
-                    decided_at=self.clock(),
+                    rules_version=version,
+                    decided_at=now,
                 )
             )
+
+        await run_transaction(self.sessionmaker, work)

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from omnirelay.errors import Conflict, Forbidden, InvalidInput
 from omnirelay.messaging import repository
@@ -69,9 +69,7 @@ def dedupe_key(event: EventIn) -> str:
     return "sha256:" + hashlib.sha256(content).hexdigest()
 
 
-async def resolve_storefront(
-    session: AsyncSession, code: str | None, principal: Principal
-) -> Storefront:
+def resolve_storefront(session: Session, code: str | None, principal: Principal) -> Storefront:
     if code is None:
         raise InvalidInput(
             [
@@ -84,7 +82,7 @@ async def resolve_storefront(
     if not principal.may_post_for(code):
         raise Forbidden(f"this key may not post events for storefront {code!r}")
     storefront = (
-        await session.execute(select(Storefront).where(Storefront.code == code))
+        session.execute(select(Storefront).where(Storefront.code == code))
     ).scalar_one_or_none()
     if storefront is None:
         raise InvalidInput([{"field": "storefront_id", "reason": f"unknown storefront {code!r}"}])
@@ -129,8 +127,8 @@ def decision_out(record: MessageDecision | Recorded) -> DecisionOut:
     )
 
 
-async def post_event(
-    session: AsyncSession,
+def post_event(
+    session: Session,
     rules: RuleSet,
     event: EventIn,
     raw: bytes,
@@ -139,11 +137,9 @@ async def post_event(
     now: datetime,
 ) -> tuple[DecisionOut, bool]:
     """The decision for the event, and whether it is new (False: a re-post)."""
-    storefront = await resolve_storefront(
-        session, event.storefront_id or default_storefront, principal
-    )
+    storefront = resolve_storefront(session, event.storefront_id or default_storefront, principal)
     key = dedupe_key(event)
-    new_id = await repository.insert_event(
+    new_id = repository.insert_event(
         session,
         {
             "event_id": key,
@@ -158,10 +154,10 @@ async def post_event(
         },
     )
     if new_id is None:
-        found = await repository.stored_event_id(session, storefront.id, event.event_type, key)
+        found = repository.stored_event_id(session, storefront.id, event.event_type, key)
         assert found is not None, "the key was taken"
         event_id, source = found
-        earlier = await repository.decision_of_event(session, event_id)
+        earlier = repository.decision_of_event(session, event_id)
         if earlier is None or source != BEHAVIOURAL_SOURCE:
             raise Conflict(
                 f"event #{event_id} of storefront {storefront.code!r} already has this key "
@@ -173,7 +169,7 @@ async def post_event(
     properties = event.properties or {}
     row = known_properties(event_id, properties)
     if row is not None:
-        await session.execute(EVENT_PROPERTIES.insert().values(row))
+        session.execute(EVENT_PROPERTIES.insert().values(row))
     stored = StoredEvent(
         id=event_id,
         storefront_id=storefront.id,
@@ -185,5 +181,5 @@ async def post_event(
             user_traits=event.user_traits or {},
         ),
     )
-    record = await decide(session, rules, stored, now=now)
+    record = decide(session, rules, stored, now=now)
     return decision_out(record), True

@@ -1,5 +1,6 @@
 """The messaging queries: stored events and profiles, and the claims, each one statement the
-database decides atomically (see ``omnirelay.models.messaging`` for the claim design)."""
+database decides atomically (see ``omnirelay.models.messaging`` for the claim design).
+Synchronous, on the plain ``Session`` of a unit of work (``db.run_transaction``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Row, Table, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from omnirelay.models import (
     EventStatus,
@@ -28,12 +29,12 @@ SLOTS = table_of(MessageCapSlot)
 DECISIONS = table_of(MessageDecision)
 
 
-def _dialect(session: AsyncSession) -> str:
+def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-async def insert_unless_present(
-    session: AsyncSession, table: Table, values: dict[str, Any] | list[dict[str, Any]]
+def insert_unless_present(
+    session: Session, table: Table, values: dict[str, Any] | list[dict[str, Any]]
 ) -> int:
     """Insert, letting the database skip rows whose key is taken; how many it inserted.
     Nothing is read first: of two transactions inserting one key, one inserts and the other
@@ -48,33 +49,33 @@ async def insert_unless_present(
     else:
         statement = sqlite.insert(table).on_conflict_do_nothing()
     if isinstance(values, dict):
-        result = await session.execute(statement.values(values))
+        result = session.execute(statement.values(values))
     else:
         if not values:
             return 0
-        result = await session.execute(statement, values)
+        result = session.execute(statement, values)
     return max(0, int(result.rowcount or 0))  # type: ignore[attr-defined]
 
 
-async def insert_event(session: AsyncSession, values: dict[str, Any]) -> int | None:
+def insert_event(session: Session, values: dict[str, Any]) -> int | None:
     """Insert an event unless its key is taken: its new id, or None (see
     ``insert_unless_present``); one statement."""
     table = table_of(MarketingEvent)
     dialect = _dialect(session)
     if dialect in ("mysql", "mariadb"):
-        result = await session.execute(mysql.insert(table).prefix_with("IGNORE").values(values))
+        result = session.execute(mysql.insert(table).prefix_with("IGNORE").values(values))
         return int(result.lastrowid) if result.rowcount == 1 else None  # type: ignore[attr-defined]
     flavour: Any = postgresql if dialect == "postgresql" else sqlite
     statement = flavour.insert(table).values(values).on_conflict_do_nothing()
-    return (await session.execute(statement.returning(table.c.id))).scalar()
+    return (session.execute(statement.returning(table.c.id))).scalar()
 
 
-async def stored_event_id(
-    session: AsyncSession, storefront_id: int, event_type: str, event_id: str
+def stored_event_id(
+    session: Session, storefront_id: int, event_type: str, event_id: str
 ) -> tuple[int, str] | None:
     """The id and source of the stored event with that key."""
     row = (
-        await session.execute(
+        session.execute(
             select(MarketingEvent.id, MarketingEvent.source_system).where(
                 MarketingEvent.storefront_id == storefront_id,
                 MarketingEvent.event_type == event_type,
@@ -85,13 +86,13 @@ async def stored_event_id(
     return (row[0], row[1]) if row is not None else None
 
 
-async def decision_of_event(session: AsyncSession, event_id: int) -> MessageDecision | None:
+def decision_of_event(session: Session, event_id: int) -> MessageDecision | None:
     return (
-        await session.execute(select(MessageDecision).where(MessageDecision.event_id == event_id))
+        session.execute(select(MessageDecision).where(MessageDecision.event_id == event_id))
     ).scalar_one_or_none()
 
 
-async def lock_profile(session: AsyncSession, storefront_id: int, user_id: str) -> Row[Any]:
+def lock_profile(session: Session, storefront_id: int, user_id: str) -> Row[Any]:
     """The user's profile row, created when missing, locked until the transaction ends.
 
     One upsert that touches the row: it takes the row's write lock whether it inserts or
@@ -102,9 +103,9 @@ async def lock_profile(session: AsyncSession, storefront_id: int, user_id: str) 
     key = {"storefront_id": storefront_id, "user_id": user_id}
     touch = {"updated_at": PROFILES.c.updated_at}
     if dialect in ("mysql", "mariadb"):
-        await session.execute(mysql.insert(PROFILES).values(key).on_duplicate_key_update(touch))
+        session.execute(mysql.insert(PROFILES).values(key).on_duplicate_key_update(touch))
         return (
-            await session.execute(
+            session.execute(
                 select(PROFILES).where(
                     PROFILES.c.storefront_id == storefront_id, PROFILES.c.user_id == user_id
                 )
@@ -118,26 +119,26 @@ async def lock_profile(session: AsyncSession, storefront_id: int, user_id: str) 
         .returning(*PROFILES.c)
     )
     # RETURNING hands the row back from the same statement, inserted or found
-    return (await session.execute(upsert)).one()
+    return (session.execute(upsert)).one()
 
 
-async def update_profile(
-    session: AsyncSession, storefront_id: int, user_id: str, values: dict[str, Any]
+def update_profile(
+    session: Session, storefront_id: int, user_id: str, values: dict[str, Any]
 ) -> None:
-    await session.execute(
+    session.execute(
         update(PROFILES)
         .where(PROFILES.c.storefront_id == storefront_id, PROFILES.c.user_id == user_id)
         .values(values)
     )
 
 
-async def insert_decision(session: AsyncSession, values: dict[str, Any]) -> int:
-    result = await session.execute(DECISIONS.insert().values(values))
+def insert_decision(session: Session, values: dict[str, Any]) -> int:
+    result = session.execute(DECISIONS.insert().values(values))
     return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
 
-async def latest_prior_events(
-    session: AsyncSession,
+def latest_prior_events(
+    session: Session,
     storefront_id: int,
     user_id: str,
     event_types: Collection[str],
@@ -148,7 +149,7 @@ async def latest_prior_events(
     query for every type the rules may look up."""
     if not event_types:
         return {}
-    rows = await session.execute(
+    rows = session.execute(
         select(MarketingEvent.event_type, func.max(MarketingEvent.event_time))
         .where(
             MarketingEvent.user_id == user_id,
@@ -171,8 +172,8 @@ async def latest_prior_events(
     return found
 
 
-async def claim_suppression(
-    session: AsyncSession,
+def claim_suppression(
+    session: Session,
     storefront_id: int,
     user_id: str,
     rule_name: str,
@@ -182,7 +183,7 @@ async def claim_suppression(
     now: datetime,
 ) -> MessageSuppression | None:
     """Take the window's claim; None when taken, else the claim that was there first."""
-    inserted = await insert_unless_present(
+    inserted = insert_unless_present(
         session,
         SUPPRESSIONS,
         {
@@ -198,7 +199,7 @@ async def claim_suppression(
     if inserted:
         return None
     return (
-        await session.execute(
+        session.execute(
             select(MessageSuppression).where(
                 MessageSuppression.storefront_id == storefront_id,
                 MessageSuppression.user_id == user_id,
@@ -209,8 +210,8 @@ async def claim_suppression(
     ).scalar_one()
 
 
-async def claim_cap_slot(
-    session: AsyncSession,
+def claim_cap_slot(
+    session: Session,
     storefront_id: int,
     user_id: str,
     scope: str,
@@ -225,8 +226,8 @@ async def claim_cap_slot(
     key = and_(SLOTS.c.storefront_id == storefront_id, SLOTS.c.user_id == user_id)
     key = and_(key, SLOTS.c.scope == scope)
 
-    async def take(slot: int) -> bool:
-        result = await session.execute(
+    def take(slot: int) -> bool:
+        result = session.execute(
             update(SLOTS)
             .where(key, SLOTS.c.slot == slot)
             .where(or_(SLOTS.c.held_at.is_(None), SLOTS.c.held_at < since))
@@ -234,12 +235,12 @@ async def claim_cap_slot(
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
-    if await take(0):  # the common case, one statement
+    if take(0):  # the common case, one statement
         return True
-    held = dict((await session.execute(select(SLOTS.c.slot, SLOTS.c.held_at).where(key))).all())
+    held = dict((session.execute(select(SLOTS.c.slot, SLOTS.c.held_at).where(key))).all())
     missing = [slot for slot in range(count) if slot not in held]
     if missing:
-        await insert_unless_present(
+        insert_unless_present(
             session,
             SLOTS,
             [
@@ -259,17 +260,14 @@ async def claim_cap_slot(
         range(1, count) if 0 in held else range(count),
         key=lambda s: (held.get(s) is not None and held[s] >= since, s),
     )
-    for slot in order:
-        if await take(slot):
-            return True
-    return False
+    return any(take(slot) for slot in order)
 
 
-async def cap_holders(
-    session: AsyncSession, storefront_id: int, user_id: str, scope: str, count: int
+def cap_holders(
+    session: Session, storefront_id: int, user_id: str, scope: str, count: int
 ) -> list[tuple[int | None, datetime | None]]:
     """The events holding a cap's slots (to say which sends reached it)."""
-    rows = await session.execute(
+    rows = session.execute(
         select(SLOTS.c.event_id, SLOTS.c.held_at)
         .where(
             SLOTS.c.storefront_id == storefront_id,
@@ -282,7 +280,7 @@ async def cap_holders(
     return [(event_id, held_at) for event_id, held_at in rows.all()]
 
 
-async def take_from_inbox(session: AsyncSession, event_id: int) -> bool:
+def take_from_inbox(session: Session, event_id: int) -> bool:
     """Remove an event from the inbox; only the one transaction that removes it decides it."""
-    result = await session.execute(delete(MessageInbox).where(MessageInbox.event_id == event_id))
+    result = session.execute(delete(MessageInbox).where(MessageInbox.event_id == event_id))
     return bool(result.rowcount)  # type: ignore[attr-defined]

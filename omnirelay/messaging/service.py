@@ -10,7 +10,10 @@ The order inside that transaction matters:
    with that claim's reason code;
 4. the decision is written, and a send is handed to ``sending.enqueue_send``.
 
-Services flush, never commit; the caller's scope commits all of it or none.
+Services flush, never commit; the caller's scope commits all of it or none. The code is
+synchronous: a decision is a dozen small statements, run as one unit of work
+(``db.run_transaction``), on SQLite in one hop to the writer thread instead of a hop per
+statement.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from omnirelay.messaging import repository, sending
 from omnirelay.messaging.rules import (
@@ -126,19 +129,17 @@ class Recorded:
     reason_code: str
 
 
-async def decide(
-    session: AsyncSession, rules: RuleSet, stored: StoredEvent, *, now: datetime
-) -> Recorded:
+def decide(session: Session, rules: RuleSet, stored: StoredEvent, *, now: datetime) -> Recorded:
     """Decide ``stored`` under ``rules`` and record it (see the module docstring)."""
     event = stored.event
-    profile = await repository.lock_profile(session, stored.storefront_id, event.user_id)
+    profile = repository.lock_profile(session, stored.storefront_id, event.user_id)
     known = profile_traits(profile)
     merged = event.with_profile(known)
     changes = profile_changes(profile, known, event)
     if changes is not None:
-        await repository.update_profile(session, stored.storefront_id, event.user_id, changes)
+        repository.update_profile(session, stored.storefront_id, event.user_id, changes)
 
-    latest = await repository.latest_prior_events(
+    latest = repository.latest_prior_events(
         session,
         stored.storefront_id,
         event.user_id,
@@ -152,7 +153,7 @@ async def decide(
     reason_code = str(decision.reason_code)
     claimed: list[str] = []
     if decision.outcome in (Outcome.SEND, Outcome.SCHEDULED):
-        blocked = await _claim(session, stored, decision, now, claimed)
+        blocked = _claim(session, stored, decision, now, claimed)
         if blocked is not None:
             outcome, reason_code, reason = "suppress", blocked[0], f"{reason}; {blocked[1]}"
         elif claimed:
@@ -179,10 +180,10 @@ async def decide(
         decided_at=now,
         scheduled_for=decision.send_at if sends else None,
     )
-    decision_id = await repository.insert_decision(session, values)
+    decision_id = repository.insert_decision(session, values)
     if sends:
         assert decision.rule and decision.template_name and decision.channel
-        await sending.enqueue_send(
+        sending.enqueue_send(
             session,
             NewSend(
                 decision_id=decision_id,
@@ -224,8 +225,8 @@ def send_context(stored: StoredEvent, event: MessagingEvent) -> dict[str, Any]:
     }
 
 
-async def _claim(
-    session: AsyncSession,
+def _claim(
+    session: Session,
     stored: StoredEvent,
     decision: Decision,
     now: datetime,
@@ -235,19 +236,19 @@ async def _claim(
     by earlier sends."""
     if (decision.suppression_key is not None) + len(decision.rate_limits) < 2:
         # one claim (or none): nothing to give back when it is taken
-        return await _claim_each(session, stored, decision, now, claimed)
-    savepoint = await session.begin_nested()
-    blocked = await _claim_each(session, stored, decision, now, claimed)
+        return _claim_each(session, stored, decision, now, claimed)
+    savepoint = session.begin_nested()
+    blocked = _claim_each(session, stored, decision, now, claimed)
     if blocked is None:
-        await savepoint.commit()
+        savepoint.commit()
     else:
-        await savepoint.rollback()
+        savepoint.rollback()
         claimed.clear()
     return blocked
 
 
-async def _claim_each(
-    session: AsyncSession,
+def _claim_each(
+    session: Session,
     stored: StoredEvent,
     decision: Decision,
     now: datetime,
@@ -256,7 +257,7 @@ async def _claim_each(
     event = stored.event
     key = decision.suppression_key
     if key is not None:
-        earlier = await repository.claim_suppression(
+        earlier = repository.claim_suppression(
             session,
             stored.storefront_id,
             key.user_id,
@@ -276,7 +277,7 @@ async def _claim_each(
         claimed.append(f"{key.rule_name} {key.scope}")
     for limit in decision.rate_limits:
         scope = MARKETING_SCOPE if limit.rule_name is None else f"rule:{limit.rule_name}"
-        took = await repository.claim_cap_slot(
+        took = repository.claim_cap_slot(
             session,
             stored.storefront_id,
             limit.user_id,
@@ -287,15 +288,13 @@ async def _claim_each(
             stored.id,
         )
         if not took:
-            return str(limit.reason_code), await _cap_reason(session, stored, limit, scope)
+            return str(limit.reason_code), _cap_reason(session, stored, limit, scope)
         claimed.append(f"{scope} {limit.count} per {_duration(limit)}")
     return None
 
 
-async def _cap_reason(
-    session: AsyncSession, stored: StoredEvent, limit: RateLimit, scope: str
-) -> str:
-    holders = await repository.cap_holders(
+def _cap_reason(session: Session, stored: StoredEvent, limit: RateLimit, scope: str) -> str:
+    holders = repository.cap_holders(
         session, stored.storefront_id, limit.user_id, scope, limit.count
     )
     sends = ", ".join(

@@ -27,7 +27,7 @@ class SendRecorder:
     def __init__(self) -> None:
         self.sends: list[NewSend] = []
 
-    async def __call__(self, session: Any, send: NewSend) -> None:
+    def __call__(self, session: Any, send: NewSend) -> None:
         assert session.in_transaction(), "a send is enqueued inside the decision's transaction"
         self.sends.append(send)
 

@@ -5,6 +5,7 @@ many as the cap allows; the others are suppressed with the claim's reason code."
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 from collections import Counter
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
-from omnirelay.db import create_engine, create_sessionmaker, session_scope
+from omnirelay.db import create_engine, create_sessionmaker, run_transaction, session_scope
 from omnirelay.models import MessageDecision, MessageSuppression, Storefront
 
 PROCESSES = 4
@@ -52,7 +53,7 @@ async def _contend(
 
     sends: list[str] = []
 
-    async def enqueue(session: Any, send: Any) -> None:
+    def enqueue(session: Any, send: Any) -> None:
         sends.append(send.user_id)
 
     sending.enqueue_send = enqueue  # type: ignore[assignment]
@@ -73,10 +74,19 @@ async def _contend(
                 "storefront_id": "shop",
             }
             await asyncio.to_thread(barrier.wait)
-            async with session_scope(factory) as session:
-                answer, _ = await post_event(
-                    session, rules, EventIn.model_validate(body), b"{}", admin, None, utcnow()
-                )
+            event = EventIn.model_validate(body)
+            answer, _ = await run_transaction(
+                factory,
+                functools.partial(
+                    post_event,
+                    rules=rules,
+                    event=event,
+                    raw=b"{}",
+                    principal=admin,
+                    default_storefront=None,
+                    now=utcnow(),
+                ),
+            )
             results.put((number, user, answer.outcome, answer.reason_code, len(sends)))
     finally:
         await engine.dispose()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from omnirelay.models import Delivery, MessageSend, MessageSendStatus
 from omnirelay.models.base import utcnow
@@ -58,7 +58,7 @@ def destination_key(decision_id: int) -> str:
     return f"{KIND}:{decision_id}"
 
 
-async def enqueue_send(session: AsyncSession, send: NewSend) -> MessageSend:
+def enqueue_send(session: Session, send: NewSend) -> MessageSend:
     """Add the send row and its delivery to ``session`` (flushes, never commits).
 
     The delivery is due at ``not_before`` (quiet hours) or now. Its subject is the
@@ -93,7 +93,7 @@ async def enqueue_send(session: AsyncSession, send: NewSend) -> MessageSend:
         updated_at=now,
     )
     session.add_all([row, delivery])
-    await session.flush()
+    session.flush()
     return row
 
 

@@ -105,7 +105,8 @@ async def test_it_flushes_in_the_callers_transaction_and_never_commits(
 ) -> None:
     storefront, event = await stored_event(sessionmaker)
     async with sessionmaker() as session, session.begin():
-        row = await enqueue_send(session, new_send(storefront, event))
+        send = new_send(storefront, event)
+        row = await session.run_sync(lambda sync: enqueue_send(sync, send))
         assert row.id is not None  # flushed: the caller can refer to it
         await session.rollback()  # the caller's decision failed: nothing of it stays
     assert await send_rows(sessionmaker) == []
