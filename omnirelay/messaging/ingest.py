@@ -69,7 +69,8 @@ def dedupe_key(event: EventIn) -> str:
     return "sha256:" + hashlib.sha256(content).hexdigest()
 
 
-def resolve_storefront(session: Session, code: str | None, principal: Principal) -> Storefront:
+def resolve_storefront(session: Session, code: str | None, principal: Principal) -> int:
+    """The id of the storefront the event is posted for."""
     if code is None:
         raise InvalidInput(
             [
@@ -81,12 +82,12 @@ def resolve_storefront(session: Session, code: str | None, principal: Principal)
         )
     if not principal.may_post_for(code):
         raise Forbidden(f"this key may not post events for storefront {code!r}")
-    storefront = (
-        session.execute(select(Storefront).where(Storefront.code == code))
+    storefront_id = session.execute(
+        select(Storefront.id).where(Storefront.code == code)
     ).scalar_one_or_none()
-    if storefront is None:
+    if storefront_id is None:
         raise InvalidInput([{"field": "storefront_id", "reason": f"unknown storefront {code!r}"}])
-    return storefront
+    return int(storefront_id)
 
 
 def known_properties(event_id: int, properties: dict[str, Any]) -> dict[str, Any] | None:
@@ -137,14 +138,15 @@ def post_event(
     now: datetime,
 ) -> tuple[DecisionOut, bool]:
     """The decision for the event, and whether it is new (False: a re-post)."""
-    storefront = resolve_storefront(session, event.storefront_id or default_storefront, principal)
+    code = event.storefront_id or default_storefront
+    storefront_id = resolve_storefront(session, code, principal)
     key = dedupe_key(event)
     new_id = repository.insert_event(
         session,
         {
             "event_id": key,
-            "storefront_id": storefront.id,
-            "storefront_code": storefront.code,
+            "storefront_id": storefront_id,
+            "storefront_code": code,
             "event_type": event.event_type,
             "event_payload": raw.decode(),
             "source_system": BEHAVIOURAL_SOURCE,
@@ -154,13 +156,13 @@ def post_event(
         },
     )
     if new_id is None:
-        found = repository.stored_event_id(session, storefront.id, event.event_type, key)
+        found = repository.stored_event_id(session, storefront_id, event.event_type, key)
         assert found is not None, "the key was taken"
         event_id, source = found
         earlier = repository.decision_of_event(session, event_id)
         if earlier is None or source != BEHAVIOURAL_SOURCE:
             raise Conflict(
-                f"event #{event_id} of storefront {storefront.code!r} already has this key "
+                f"event #{event_id} of storefront {code!r} already has this key "
                 f"({key}) and was not posted here"
             )
         return decision_out(earlier), False
@@ -172,7 +174,7 @@ def post_event(
         session.execute(EVENT_PROPERTIES.insert().values(row))
     stored = StoredEvent(
         id=event_id,
-        storefront_id=storefront.id,
+        storefront_id=storefront_id,
         event=MessagingEvent(
             user_id=event.user_id,
             event_type=event.event_type,

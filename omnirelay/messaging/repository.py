@@ -4,11 +4,11 @@ Synchronous, on the plain ``Session`` of a unit of work (``db.run_transaction``)
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, delete, func, or_, select, update
+from sqlalchemy import Row, Select, Table, and_, case, delete, func, literal, or_, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from omnirelay.models import (
     UserTraits,
     table_of,
 )
+from omnirelay.models.base import utcnow
 
 PROFILES = table_of(UserTraits)
 SUPPRESSIONS = table_of(MessageSuppression)
@@ -34,11 +35,11 @@ def _dialect(session: Session) -> str:
 
 
 def insert_unless_present(
-    session: Session, table: Table, values: dict[str, Any] | list[dict[str, Any]]
+    session: Session, table: Table, values: dict[str, Any] | Select[Any]
 ) -> int:
-    """Insert, letting the database skip rows whose key is taken; how many it inserted.
-    Nothing is read first: of two transactions inserting one key, one inserts and the other
-    waits for it and inserts nothing."""
+    """Insert a row (``values``, or the rows a SELECT gives), letting the database skip rows
+    whose key is taken; how many it inserted. Nothing is read first: of two transactions
+    inserting one key, one inserts and the other waits for it and inserts nothing."""
     dialect = _dialect(session)
     statement: Any
     if dialect in ("mysql", "mariadb"):
@@ -49,11 +50,10 @@ def insert_unless_present(
     else:
         statement = sqlite.insert(table).on_conflict_do_nothing()
     if isinstance(values, dict):
-        result = session.execute(statement.values(values))
+        statement = statement.values(values)
     else:
-        if not values:
-            return 0
-        result = session.execute(statement, values)
+        statement = statement.from_select(list(values.selected_columns.keys()), values)
+    result = session.execute(statement)
     return max(0, int(result.rowcount or 0))  # type: ignore[attr-defined]
 
 
@@ -92,34 +92,60 @@ def decision_of_event(session: Session, event_id: int) -> MessageDecision | None
     ).scalar_one_or_none()
 
 
-def lock_profile(session: Session, storefront_id: int, user_id: str) -> Row[Any]:
-    """The user's profile row, created when missing, locked until the transaction ends.
+def lock_profile(
+    session: Session,
+    storefront_id: int,
+    user_id: str,
+    traits: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> Row[Any]:
+    """The user's profile row, created when missing, with ``traits`` (values of trait
+    columns, as of ``at``) written in, locked until the transaction ends.
 
     One upsert that touches the row: it takes the row's write lock whether it inserts or
     finds the row (an insert-if-missing then SELECT FOR UPDATE would take a shared lock
     first, and two transactions upgrading theirs deadlock on MariaDB). Decisions of one
-    user thus take turns over their traits; their claims are the database's to judge."""
-    dialect = _dialect(session)
+    user thus take turns over their traits; their claims are the database's to judge.
+    Traits as of an event newer than the profile's (``traits_at``) replace its values; an
+    older event's fill in only the columns the profile lacks."""
     key = {"storefront_id": storefront_id, "user_id": user_id}
-    touch = {"updated_at": PROFILES.c.updated_at}
-    if dialect in ("mysql", "mariadb"):
-        session.execute(mysql.insert(PROFILES).values(key).on_duplicate_key_update(touch))
-        return (
-            session.execute(
-                select(PROFILES).where(
-                    PROFILES.c.storefront_id == storefront_id, PROFILES.c.user_id == user_id
-                )
+    traits = traits or {}
+    dialect = _dialect(session)
+    mariadb = dialect in ("mysql", "mariadb")
+    flavour: Any = mysql if mariadb else postgresql if dialect == "postgresql" else sqlite
+    statement = flavour.insert(PROFILES)
+    if traits:
+        statement = statement.values(key | dict(traits) | {"traits_at": at, "updated_at": utcnow()})
+    else:
+        statement = statement.values(key)
+    given = statement.inserted if mariadb else statement.excluded
+    stored = PROFILES.c
+    newer = or_(stored.traits_at.is_(None), stored.traits_at <= given.traits_at)
+    changes: list[tuple[Any, Any]] = [
+        (stored[name], case((newer, given[name]), else_=func.coalesce(stored[name], given[name])))
+        for name in traits
+    ]
+    if traits:
+        # traits_at last: MySQL applies the assignments in order, each seeing the ones before
+        changes.append((stored.updated_at, given.updated_at))
+        changes.append((stored.traits_at, case((newer, given.traits_at), else_=stored.traits_at)))
+    else:
+        changes.append((stored.updated_at, stored.updated_at))
+    if mariadb:
+        session.execute(
+            statement.on_duplicate_key_update([(column.name, value) for column, value in changes])
+        )
+        return session.execute(
+            select(PROFILES).where(
+                PROFILES.c.storefront_id == storefront_id, PROFILES.c.user_id == user_id
             )
         ).one()
-    flavour: Any = postgresql if dialect == "postgresql" else sqlite
-    upsert = (
-        flavour.insert(PROFILES)
-        .values(key)
-        .on_conflict_do_update(index_elements=["storefront_id", "user_id"], set_=touch)
-        .returning(*PROFILES.c)
-    )
+    upsert = statement.on_conflict_do_update(
+        index_elements=["storefront_id", "user_id"],
+        set_={column.name: value for column, value in changes},
+    ).returning(*PROFILES.c)
     # RETURNING hands the row back from the same statement, inserted or found
-    return (session.execute(upsert)).one()
+    return session.execute(upsert).one()
 
 
 def update_profile(
@@ -221,46 +247,42 @@ def claim_cap_slot(
     event_id: int,
 ) -> bool:
     """Take one of the ``count`` slots whose last send is before ``since`` (or that never
-    held one). Each attempt is one conditional UPDATE: the database re-checks the
-    condition on the row it locks, so a slot goes to one send only."""
-    key = and_(SLOTS.c.storefront_id == storefront_id, SLOTS.c.user_id == user_id)
-    key = and_(key, SLOTS.c.scope == scope)
+    held one): one statement when such a slot exists.
 
-    def take(slot: int) -> bool:
-        result = session.execute(
-            update(SLOTS)
-            .where(key, SLOTS.c.slot == slot)
-            .where(or_(SLOTS.c.held_at.is_(None), SLOTS.c.held_at < since))
-            .values(held_at=held_at, event_id=event_id)
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
-
-    if take(0):  # the common case, one statement
-        return True
-    held = dict((session.execute(select(SLOTS.c.slot, SLOTS.c.held_at).where(key))).all())
-    missing = [slot for slot in range(count) if slot not in held]
-    if missing:
-        insert_unless_present(
-            session,
-            SLOTS,
-            [
-                {
-                    "storefront_id": storefront_id,
-                    "user_id": user_id,
-                    "scope": scope,
-                    "slot": slot,
-                    "held_at": None,
-                    "event_id": None,
-                }
-                for slot in missing
-            ],
-        )
-    # Likely free ones first; a slot read as busy is still tried: the read is only a hint.
-    order = sorted(
-        range(1, count) if 0 in held else range(count),
-        key=lambda s: (held.get(s) is not None and held[s] >= since, s),
+    A free slot is taken with a conditional UPDATE, which the database re-checks on the
+    row it locks, so a slot goes to one send only. When none is free and fewer than
+    ``count`` exist, the next one is inserted already held, by an insert the unique key lets
+    one transaction make. (The profile lock already makes one user's decisions take turns;
+    were two to meet here, the one that loses is suppressed, never let past the cap.)"""
+    key = and_(
+        SLOTS.c.storefront_id == storefront_id, SLOTS.c.user_id == user_id, SLOTS.c.scope == scope
     )
-    return any(take(slot) for slot in order)
+    free = or_(SLOTS.c.held_at.is_(None), SLOTS.c.held_at < since)
+    # MySQL reads the table it updates only through a derived table it cannot merge away
+    lowest_free = (
+        select(func.min(SLOTS.c.slot).label("slot")).where(key, SLOTS.c.slot < count, free)
+    ).subquery()
+    taken = session.execute(
+        update(SLOTS)
+        .where(key, free, SLOTS.c.slot == select(lowest_free.c.slot).scalar_subquery())
+        .values(held_at=held_at, event_id=event_id)
+    )
+    if taken.rowcount == 1:  # type: ignore[attr-defined]
+        return True
+    following = func.coalesce(func.max(SLOTS.c.slot) + 1, 0)
+    next_slot = (
+        select(
+            literal(storefront_id, SLOTS.c.storefront_id.type).label("storefront_id"),
+            literal(user_id, SLOTS.c.user_id.type).label("user_id"),
+            literal(scope, SLOTS.c.scope.type).label("scope"),
+            following.label("slot"),
+            literal(held_at, SLOTS.c.held_at.type).label("held_at"),
+            literal(event_id, SLOTS.c.event_id.type).label("event_id"),
+        )
+        .where(key)
+        .having(following < count)
+    )
+    return insert_unless_present(session, SLOTS, next_slot) == 1
 
 
 def cap_holders(

@@ -65,10 +65,11 @@ class StoredEvent:
 
 
 def profile_traits(profile: Any) -> dict[str, Any]:
-    """The traits a profile row holds (its columns and ``other``)."""
-    traits = dict(profile.other or {})
+    """The traits a profile row (or its mapping) holds: its columns and ``other``."""
+    values = profile if isinstance(profile, dict) else profile._mapping
+    traits = dict(values["other"] or {})
     for name in KNOWN_TRAITS:
-        value = getattr(profile, name)
+        value = values[name]
         if value is not None:
             traits[name] = value
     return traits
@@ -112,6 +113,35 @@ def profile_changes(
     return values
 
 
+def _profile_after(session: Session, stored: StoredEvent) -> dict[str, Any]:
+    """The profile's traits before the event's are merged in, the profile row locked and
+    brought up to date with the event's traits: in one statement when every trait the event
+    gives has its column, else read, merged here and written back."""
+    event, key = stored.event, (stored.storefront_id, stored.event.user_id)
+    given = {name: value for name, value in event.user_traits.items() if value is not None}
+    if not all(name in KNOWN_TRAITS and _fits_column(name, value) for name, value in given.items()):
+        profile = repository.lock_profile(session, *key)
+        known = profile_traits(profile)
+        changes = profile_changes(profile, known, event)
+        if changes is not None:
+            repository.update_profile(session, *key, changes)
+        return known
+    row = dict(repository.lock_profile(session, *key, given, event.event_timestamp)._mapping)
+    # A known trait whose earlier value did not fit its column is kept in ``other``: as in
+    # profile_changes, a newer event's value replaces it, an older one's gives way to it.
+    other = row["other"] or {}
+    if stale := [name for name in given if name in other]:
+        older = row["traits_at"] is not None and row["traits_at"] > event.event_timestamp
+        fix = (
+            {name: None for name in stale}
+            if older
+            else {"other": {k: v for k, v in other.items() if k not in stale} or None}
+        )
+        repository.update_profile(session, *key, fix)
+        row |= fix
+    return profile_traits(row)
+
+
 @dataclass(frozen=True)
 class Recorded:
     """A decision as written (the fields the API answers)."""
@@ -132,12 +162,7 @@ class Recorded:
 def decide(session: Session, rules: RuleSet, stored: StoredEvent, *, now: datetime) -> Recorded:
     """Decide ``stored`` under ``rules`` and record it (see the module docstring)."""
     event = stored.event
-    profile = repository.lock_profile(session, stored.storefront_id, event.user_id)
-    known = profile_traits(profile)
-    merged = event.with_profile(known)
-    changes = profile_changes(profile, known, event)
-    if changes is not None:
-        repository.update_profile(session, stored.storefront_id, event.user_id, changes)
+    merged = event.with_profile(_profile_after(session, stored))
 
     latest = repository.latest_prior_events(
         session,

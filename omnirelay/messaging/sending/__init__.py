@@ -16,12 +16,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from omnirelay.models import Delivery, MessageSend, MessageSendStatus
+from omnirelay.models import Delivery, MessageSend, MessageSendStatus, table_of
 from omnirelay.models.base import utcnow
 
 KIND = "message"
 # the trait that holds each channel's address; an alert goes to the CX team instead
 RECIPIENT_TRAITS = {"email": "email", "sms": "phone", "push": "push_token"}
+SENDS = table_of(MessageSend)
+DELIVERIES = table_of(Delivery)
 
 
 @dataclass(frozen=True)
@@ -58,43 +60,46 @@ def destination_key(decision_id: int) -> str:
     return f"{KIND}:{decision_id}"
 
 
-def enqueue_send(session: Session, send: NewSend) -> MessageSend:
-    """Add the send row and its delivery to ``session`` (flushes, never commits).
+def enqueue_send(session: Session, send: NewSend) -> int:
+    """Insert the send row and its delivery in ``session``'s transaction (never commits);
+    the send row's id.
 
     The delivery is due at ``not_before`` (quiet hours) or now. Its subject is the
-    decision (``subject_ref``), so both rows go in one flush."""
+    decision (``subject_ref``), so it does not wait for the send row's id."""
     now = utcnow()
-    row = MessageSend(
-        decision_id=send.decision_id,
-        event_id=send.event_id,
-        storefront_id=send.storefront_id,
-        user_id=send.user_id,
-        rule_name=send.rule_name,
-        template_name=send.template_name,
-        channel=send.channel,
-        recipient=send.recipient or recipient_of(send.channel, send.context),
-        status=MessageSendStatus.QUEUED.value,
-        idempotency_key=f"omnirelay-{uuid.uuid4().hex}",
-        context=send.context,
-        not_before=send.not_before,
-        created_at=now,
-        updated_at=now,
+    inserted = session.execute(
+        SENDS.insert().values(
+            decision_id=send.decision_id,
+            event_id=send.event_id,
+            storefront_id=send.storefront_id,
+            user_id=send.user_id,
+            rule_name=send.rule_name,
+            template_name=send.template_name,
+            channel=send.channel,
+            recipient=send.recipient or recipient_of(send.channel, send.context),
+            status=MessageSendStatus.QUEUED.value,
+            idempotency_key=f"omnirelay-{uuid.uuid4().hex}",
+            context=send.context,
+            not_before=send.not_before,
+            created_at=now,
+            updated_at=now,
+        )
     )
-    delivery = Delivery(
-        kind=KIND,
-        event_id=send.event_id,
-        subject_ref=str(send.decision_id),
-        storefront_id=send.storefront_id,
-        destination_type=KIND,
-        destination_code=send.channel,
-        destination_key=destination_key(send.decision_id),
-        next_attempt_at=max(send.not_before, now) if send.not_before else now,
-        created_at=now,
-        updated_at=now,
+    session.execute(
+        DELIVERIES.insert().values(
+            kind=KIND,
+            event_id=send.event_id,
+            subject_ref=str(send.decision_id),
+            storefront_id=send.storefront_id,
+            destination_type=KIND,
+            destination_code=send.channel,
+            destination_key=destination_key(send.decision_id),
+            next_attempt_at=max(send.not_before, now) if send.not_before else now,
+            created_at=now,
+            updated_at=now,
+        )
     )
-    session.add_all([row, delivery])
-    session.flush()
-    return row
+    return int(inserted.inserted_primary_key[0])  # type: ignore[attr-defined]
 
 
 __all__ = ["KIND", "NewSend", "enqueue_send", "recipient_of"]

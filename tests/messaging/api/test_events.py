@@ -191,6 +191,53 @@ async def test_the_profile_fills_in_the_traits_an_event_omits(
     assert profile.traits_at == ts("2024-01-14T10:00:00Z")
 
 
+async def test_newer_traits_replace_the_profiles_and_older_ones_only_fill_gaps(
+    client: httpx.AsyncClient, storefront: int, sent: SendRecorder, clock: Clock, sessionmaker: Any
+) -> None:
+    async def profile() -> UserTraits:
+        async with sessionmaker() as session:
+            return (await session.execute(select(UserTraits))).scalar_one()
+
+    async def opt_in() -> tuple[Any, Any]:
+        row = await profile()
+        return row.marketing_opt_in, row.other
+
+    await post(client, event("page_viewed", at="2024-01-10T00:00:00Z", traits={"country": "US"}))
+    await post(
+        client,
+        event("page_viewed", at="2024-01-12T00:00:00Z", traits={"country": "NO", "phone": "+47"}),
+    )
+    await post(
+        client,
+        event("page_viewed", at="2024-01-11T00:00:00Z", traits={"phone": "+1", "email": "a@b.c"}),
+    )
+    row = await profile()
+    assert (row.country, row.phone, row.email) == ("NO", "+47", "a@b.c")
+    assert row.traits_at == ts("2024-01-12T00:00:00Z")
+    # a value that does not fit its column is kept in ``other``; a newer fitting value
+    # replaces it there too, an older one gives way to it
+    await post(
+        client,
+        event("page_viewed", at="2024-01-13T00:00:00Z", traits={"marketing_opt_in": "yes"}),
+    )
+    assert await opt_in() == (None, {"marketing_opt_in": "yes"})
+    await post(
+        client,
+        event("page_viewed", at="2024-01-09T00:00:00Z", traits={"marketing_opt_in": False}),
+    )
+    assert await opt_in() == (None, {"marketing_opt_in": "yes"})
+    await post(
+        client,
+        event("page_viewed", at="2024-01-14T00:00:00Z", traits={"marketing_opt_in": True}),
+    )
+    row = await profile()
+    assert (row.marketing_opt_in, row.other, row.traits_at) == (
+        True,
+        None,
+        ts("2024-01-14T00:00:00Z"),
+    )
+
+
 async def test_opted_out_users_get_no_marketing(
     client: httpx.AsyncClient, storefront: int, sent: SendRecorder, clock: Clock
 ) -> None:

@@ -93,7 +93,7 @@ def new_send(
 async def enqueue(sessionmaker: Any, *sends: NewSend) -> list[int]:
     """The sends committed as the decision path commits them; their row ids."""
     async with sessionmaker() as session, session.begin():
-        return await session.run_sync(lambda sync: [enqueue_send(sync, s).id for s in sends])
+        return await session.run_sync(lambda sync: [enqueue_send(sync, s) for s in sends])
 
 
 async def send_rows(sessionmaker: Any) -> list[MessageSend]:
