@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnirelay.errors import Conflict, Forbidden, InvalidInput
@@ -28,7 +27,6 @@ from omnirelay.models import (
     EventProperties,
     EventStatus,
     MessageDecision,
-    Storefront,
     table_of,
 )
 from omnirelay.security import Principal
@@ -82,12 +80,10 @@ def resolve_storefront(session: Session, code: str | None, principal: Principal)
         )
     if not principal.may_post_for(code):
         raise Forbidden(f"this key may not post events for storefront {code!r}")
-    storefront_id = session.execute(
-        select(Storefront.id).where(Storefront.code == code)
-    ).scalar_one_or_none()
+    storefront_id = repository.storefront_id_of(session, code)
     if storefront_id is None:
         raise InvalidInput([{"field": "storefront_id", "reason": f"unknown storefront {code!r}"}])
-    return int(storefront_id)
+    return storefront_id
 
 
 def known_properties(event_id: int, properties: dict[str, Any]) -> dict[str, Any] | None:
@@ -171,7 +167,7 @@ def post_event(
     properties = event.properties or {}
     row = known_properties(event_id, properties)
     if row is not None:
-        session.execute(EVENT_PROPERTIES.insert().values(row))
+        repository.run(session, EVENT_PROPERTIES.insert(), row)
     stored = StoredEvent(
         id=event_id,
         storefront_id=storefront_id,

@@ -4,11 +4,12 @@ Synchronous, on the plain ``Session`` of a unit of work (``db.run_transaction``)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, and_, case, delete, func, literal, or_, select, update
+from sqlalchemy import Row, Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from omnirelay.models import (
     MessageDecision,
     MessageInbox,
     MessageSuppression,
+    Storefront,
     UserTraits,
     table_of,
 )
@@ -28,46 +30,64 @@ PROFILES = table_of(UserTraits)
 SUPPRESSIONS = table_of(MessageSuppression)
 SLOTS = table_of(MessageCapSlot)
 DECISIONS = table_of(MessageDecision)
+EVENTS = table_of(MarketingEvent)
+STOREFRONTS = table_of(Storefront)
+MARIADB = ("mysql", "mariadb")
 
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def insert_unless_present(
-    session: Session, table: Table, values: dict[str, Any] | Select[Any]
-) -> int:
-    """Insert a row (``values``, or the rows a SELECT gives), letting the database skip rows
-    whose key is taken; how many it inserted. Nothing is read first: of two transactions
-    inserting one key, one inserts and the other waits for it and inserts nothing."""
-    dialect = _dialect(session)
-    statement: Any
-    if dialect in ("mysql", "mariadb"):
+def run(session: Session, statement: Any, params: dict[str, Any] | None = None) -> Any:
+    """A prepared statement (built once, with bound parameters) on the session's
+    connection: a decision runs a dozen of them, and building each anew and passing it
+    through the ORM layer, which these plain statements do not need, costs more than the
+    database takes to run most of them."""
+    return session.connection().execute(statement, params or {})
+
+
+@functools.cache
+def _skipping_duplicates(dialect: str, table: Table) -> Any:
+    """An INSERT whose rows the database skips when their key is taken."""
+    if dialect in MARIADB:
         # IGNORE skips only duplicates here: the values are checked before they come.
-        statement = mysql.insert(table).prefix_with("IGNORE")
-    elif dialect == "postgresql":
-        statement = postgresql.insert(table).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(table).on_conflict_do_nothing()
-    if isinstance(values, dict):
-        statement = statement.values(values)
-    else:
-        statement = statement.from_select(list(values.selected_columns.keys()), values)
-    result = session.execute(statement)
-    return max(0, int(result.rowcount or 0))  # type: ignore[attr-defined]
+        return mysql.insert(table).prefix_with("IGNORE")
+    flavour: Any = postgresql if dialect == "postgresql" else sqlite
+    return flavour.insert(table).on_conflict_do_nothing()
+
+
+def insert_unless_present(session: Session, table: Table, values: dict[str, Any]) -> int:
+    """Insert a row, letting the database skip it when its key is taken; how many it
+    inserted. Nothing is read first: of two transactions inserting one key, one inserts
+    and the other waits for it and inserts nothing."""
+    result = run(session, _skipping_duplicates(_dialect(session), table), values)
+    return max(0, int(result.rowcount or 0))
+
+
+STOREFRONT_ID = select(STOREFRONTS.c.id).where(STOREFRONTS.c.storefront_id == bindparam("code"))
+
+
+def storefront_id_of(session: Session, code: str) -> int | None:
+    """The id of the storefront with that code (``storefront_id`` in the API)."""
+    found = run(session, STOREFRONT_ID, {"code": code}).scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
+@functools.cache
+def _insert_event(dialect: str) -> Any:
+    statement = _skipping_duplicates(dialect, EVENTS)
+    return statement if dialect in MARIADB else statement.returning(EVENTS.c.id)
 
 
 def insert_event(session: Session, values: dict[str, Any]) -> int | None:
     """Insert an event unless its key is taken: its new id, or None (see
     ``insert_unless_present``); one statement."""
-    table = table_of(MarketingEvent)
     dialect = _dialect(session)
-    if dialect in ("mysql", "mariadb"):
-        result = session.execute(mysql.insert(table).prefix_with("IGNORE").values(values))
-        return int(result.lastrowid) if result.rowcount == 1 else None  # type: ignore[attr-defined]
-    flavour: Any = postgresql if dialect == "postgresql" else sqlite
-    statement = flavour.insert(table).values(values).on_conflict_do_nothing()
-    return (session.execute(statement.returning(table.c.id))).scalar()
+    result = run(session, _insert_event(dialect), values)
+    if dialect in MARIADB:
+        return int(result.lastrowid) if result.rowcount == 1 else None
+    return result.scalar()
 
 
 def stored_event_id(
@@ -92,6 +112,39 @@ def decision_of_event(session: Session, event_id: int) -> MessageDecision | None
     ).scalar_one_or_none()
 
 
+@functools.cache
+def _profile_upsert(dialect: str, traits: tuple[str, ...]) -> Any:
+    """The upsert that creates, touches or updates a profile with these trait columns."""
+    mariadb = dialect in MARIADB
+    flavour: Any = mysql if mariadb else postgresql if dialect == "postgresql" else sqlite
+    statement = flavour.insert(PROFILES)
+    given = statement.inserted if mariadb else statement.excluded
+    stored = PROFILES.c
+    newer = or_(stored.traits_at.is_(None), stored.traits_at <= given.traits_at)
+    changes: list[tuple[str, Any]] = [
+        (name, case((newer, given[name]), else_=func.coalesce(stored[name], given[name])))
+        for name in traits
+    ]
+    if traits:
+        # traits_at last: MySQL applies the assignments in order, each seeing the ones before
+        changes.append(("updated_at", given.updated_at))
+        changes.append(("traits_at", case((newer, given.traits_at), else_=stored.traits_at)))
+    else:
+        changes.append(("updated_at", stored.updated_at))
+    if mariadb:
+        return statement.on_duplicate_key_update(changes)
+    # RETURNING hands the row back from the same statement, inserted or found
+    return statement.on_conflict_do_update(
+        index_elements=["storefront_id", "user_id"], set_=dict(changes)
+    ).returning(*PROFILES.c)
+
+
+PROFILE = select(PROFILES).where(
+    PROFILES.c.storefront_id == bindparam("storefront_id"),
+    PROFILES.c.user_id == bindparam("user_id"),
+)
+
+
 def lock_profile(
     session: Session,
     storefront_id: int,
@@ -109,43 +162,12 @@ def lock_profile(
     Traits as of an event newer than the profile's (``traits_at``) replace its values; an
     older event's fill in only the columns the profile lacks."""
     key = {"storefront_id": storefront_id, "user_id": user_id}
-    traits = traits or {}
+    values = key | dict(traits) | {"traits_at": at, "updated_at": utcnow()} if traits else key
     dialect = _dialect(session)
-    mariadb = dialect in ("mysql", "mariadb")
-    flavour: Any = mysql if mariadb else postgresql if dialect == "postgresql" else sqlite
-    statement = flavour.insert(PROFILES)
-    if traits:
-        statement = statement.values(key | dict(traits) | {"traits_at": at, "updated_at": utcnow()})
-    else:
-        statement = statement.values(key)
-    given = statement.inserted if mariadb else statement.excluded
-    stored = PROFILES.c
-    newer = or_(stored.traits_at.is_(None), stored.traits_at <= given.traits_at)
-    changes: list[tuple[Any, Any]] = [
-        (stored[name], case((newer, given[name]), else_=func.coalesce(stored[name], given[name])))
-        for name in traits
-    ]
-    if traits:
-        # traits_at last: MySQL applies the assignments in order, each seeing the ones before
-        changes.append((stored.updated_at, given.updated_at))
-        changes.append((stored.traits_at, case((newer, given.traits_at), else_=stored.traits_at)))
-    else:
-        changes.append((stored.updated_at, stored.updated_at))
-    if mariadb:
-        session.execute(
-            statement.on_duplicate_key_update([(column.name, value) for column, value in changes])
-        )
-        return session.execute(
-            select(PROFILES).where(
-                PROFILES.c.storefront_id == storefront_id, PROFILES.c.user_id == user_id
-            )
-        ).one()
-    upsert = statement.on_conflict_do_update(
-        index_elements=["storefront_id", "user_id"],
-        set_={column.name: value for column, value in changes},
-    ).returning(*PROFILES.c)
-    # RETURNING hands the row back from the same statement, inserted or found
-    return session.execute(upsert).one()
+    result = run(session, _profile_upsert(dialect, tuple(traits or ())), values)
+    if dialect in MARIADB:
+        return run(session, PROFILE, key).one()
+    return result.one()
 
 
 def update_profile(
@@ -159,8 +181,21 @@ def update_profile(
 
 
 def insert_decision(session: Session, values: dict[str, Any]) -> int:
-    result = session.execute(DECISIONS.insert().values(values))
-    return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
+    return int(run(session, DECISIONS.insert(), values).inserted_primary_key[0])
+
+
+LATEST_PRIOR_EVENTS = (
+    select(EVENTS.c.event_type, func.max(EVENTS.c.event_time))
+    .where(
+        EVENTS.c.user_id == bindparam("user_id"),
+        EVENTS.c.storefront_id == bindparam("storefront_id"),
+        EVENTS.c.event_type.in_(bindparam("event_types", expanding=True)),
+        EVENTS.c.event_time < bindparam("before"),
+        EVENTS.c.id != bindparam("own_id"),
+        EVENTS.c.status != EventStatus.DUPLICATE.value,
+    )
+    .group_by(EVENTS.c.event_type)
+)
 
 
 def latest_prior_events(
@@ -175,17 +210,16 @@ def latest_prior_events(
     query for every type the rules may look up."""
     if not event_types:
         return {}
-    rows = session.execute(
-        select(MarketingEvent.event_type, func.max(MarketingEvent.event_time))
-        .where(
-            MarketingEvent.user_id == user_id,
-            MarketingEvent.storefront_id == storefront_id,
-            MarketingEvent.event_type.in_(sorted(event_types)),
-            MarketingEvent.event_time < before,
-            MarketingEvent.id != own_id,
-            MarketingEvent.status != EventStatus.DUPLICATE.value,
-        )
-        .group_by(MarketingEvent.event_type)
+    rows = run(
+        session,
+        LATEST_PRIOR_EVENTS,
+        {
+            "user_id": user_id,
+            "storefront_id": storefront_id,
+            "event_types": sorted(event_types),
+            "before": before,
+            "own_id": own_id,
+        },
     )
     found: dict[str, datetime] = {}
     for event_type, latest in rows.all():
@@ -236,6 +270,45 @@ def claim_suppression(
     ).scalar_one()
 
 
+_SLOT_KEY = and_(
+    SLOTS.c.storefront_id == bindparam("for_storefront"),
+    SLOTS.c.user_id == bindparam("for_user"),
+    SLOTS.c.scope == bindparam("in_scope"),
+)
+_FREE = or_(SLOTS.c.held_at.is_(None), SLOTS.c.held_at < bindparam("since"))
+# (bound parameters may not have the names of the columns an UPDATE or INSERT sets)
+# MySQL reads the table it updates only through a derived table it cannot merge away
+_LOWEST_FREE = (
+    select(func.min(SLOTS.c.slot).label("slot")).where(
+        _SLOT_KEY, SLOTS.c.slot < bindparam("count"), _FREE
+    )
+).subquery()
+TAKE_FREE_SLOT = (
+    update(SLOTS)
+    .where(_SLOT_KEY, _FREE, SLOTS.c.slot == select(_LOWEST_FREE.c.slot).scalar_subquery())
+    .values(held_at=bindparam("taking_at"), event_id=bindparam("taking_for"))
+)
+_FOLLOWING = func.coalesce(func.max(SLOTS.c.slot) + 1, 0)
+NEXT_SLOT = (
+    select(
+        bindparam("for_storefront", type_=SLOTS.c.storefront_id.type),
+        bindparam("for_user", type_=SLOTS.c.user_id.type),
+        bindparam("in_scope", type_=SLOTS.c.scope.type),
+        _FOLLOWING,
+        bindparam("taking_at", type_=SLOTS.c.held_at.type),
+        bindparam("taking_for", type_=SLOTS.c.event_id.type),
+    )
+    .where(_SLOT_KEY)
+    .having(bindparam("count") > _FOLLOWING)
+)
+
+
+@functools.cache
+def _insert_next_slot(dialect: str) -> Any:
+    columns = ["storefront_id", "user_id", "scope", "slot", "held_at", "event_id"]
+    return _skipping_duplicates(dialect, SLOTS).from_select(columns, NEXT_SLOT)
+
+
 def claim_cap_slot(
     session: Session,
     storefront_id: int,
@@ -254,35 +327,18 @@ def claim_cap_slot(
     ``count`` exist, the next one is inserted already held, by an insert the unique key lets
     one transaction make. (The profile lock already makes one user's decisions take turns;
     were two to meet here, the one that loses is suppressed, never let past the cap.)"""
-    key = and_(
-        SLOTS.c.storefront_id == storefront_id, SLOTS.c.user_id == user_id, SLOTS.c.scope == scope
-    )
-    free = or_(SLOTS.c.held_at.is_(None), SLOTS.c.held_at < since)
-    # MySQL reads the table it updates only through a derived table it cannot merge away
-    lowest_free = (
-        select(func.min(SLOTS.c.slot).label("slot")).where(key, SLOTS.c.slot < count, free)
-    ).subquery()
-    taken = session.execute(
-        update(SLOTS)
-        .where(key, free, SLOTS.c.slot == select(lowest_free.c.slot).scalar_subquery())
-        .values(held_at=held_at, event_id=event_id)
-    )
-    if taken.rowcount == 1:  # type: ignore[attr-defined]
+    params = {
+        "for_storefront": storefront_id,
+        "for_user": user_id,
+        "in_scope": scope,
+        "count": count,
+        "since": since,
+        "taking_at": held_at,
+        "taking_for": event_id,
+    }
+    if run(session, TAKE_FREE_SLOT, params).rowcount == 1:
         return True
-    following = func.coalesce(func.max(SLOTS.c.slot) + 1, 0)
-    next_slot = (
-        select(
-            literal(storefront_id, SLOTS.c.storefront_id.type).label("storefront_id"),
-            literal(user_id, SLOTS.c.user_id.type).label("user_id"),
-            literal(scope, SLOTS.c.scope.type).label("scope"),
-            following.label("slot"),
-            literal(held_at, SLOTS.c.held_at.type).label("held_at"),
-            literal(event_id, SLOTS.c.event_id.type).label("event_id"),
-        )
-        .where(key)
-        .having(following < count)
-    )
-    return insert_unless_present(session, SLOTS, next_slot) == 1
+    return int(run(session, _insert_next_slot(_dialect(session)), params).rowcount or 0) == 1
 
 
 def cap_holders(

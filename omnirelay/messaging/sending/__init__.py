@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from omnirelay.messaging.repository import run
 from omnirelay.models import Delivery, MessageSend, MessageSendStatus, table_of
 from omnirelay.models.base import utcnow
 
@@ -67,8 +68,10 @@ def enqueue_send(session: Session, send: NewSend) -> int:
     The delivery is due at ``not_before`` (quiet hours) or now. Its subject is the
     decision (``subject_ref``), so it does not wait for the send row's id."""
     now = utcnow()
-    inserted = session.execute(
-        SENDS.insert().values(
+    inserted = run(
+        session,
+        SENDS.insert(),
+        dict(
             decision_id=send.decision_id,
             event_id=send.event_id,
             storefront_id=send.storefront_id,
@@ -83,10 +86,12 @@ def enqueue_send(session: Session, send: NewSend) -> int:
             not_before=send.not_before,
             created_at=now,
             updated_at=now,
-        )
+        ),
     )
-    session.execute(
-        DELIVERIES.insert().values(
+    run(
+        session,
+        DELIVERIES.insert(),
+        dict(
             kind=KIND,
             event_id=send.event_id,
             subject_ref=str(send.decision_id),
@@ -97,9 +102,9 @@ def enqueue_send(session: Session, send: NewSend) -> int:
             next_attempt_at=max(send.not_before, now) if send.not_before else now,
             created_at=now,
             updated_at=now,
-        )
+        ),
     )
-    return int(inserted.inserted_primary_key[0])  # type: ignore[attr-defined]
+    return int(inserted.inserted_primary_key[0])
 
 
 __all__ = ["KIND", "NewSend", "enqueue_send", "recipient_of"]
