@@ -164,7 +164,7 @@ def lock_profile(
     key = {"storefront_id": storefront_id, "user_id": user_id}
     values = key | dict(traits) | {"traits_at": at, "updated_at": utcnow()} if traits else key
     dialect = _dialect(session)
-    result = run(session, _profile_upsert(dialect, tuple(traits or ())), values)
+    result = run(session, _profile_upsert(dialect, tuple(sorted(traits or ()))), values)
     if dialect in MARIADB:
         return run(session, PROFILE, key).one()
     return result.one()

@@ -6,13 +6,15 @@ Suppression and caps are enforced by the database, never by a read-then-write:
 - ``message_suppressions``: one row per (storefront, user, rule, window) — the window is
   ``once_ever`` or the UTC date of the event. A send claims it with an insert that skips
   duplicates; a claim that inserts nothing is a suppression.
-- ``message_cap_slots``: a cap of N sends per rolling window W is N slot rows per (storefront,
-  user, scope). A send takes a slot with ``UPDATE ... WHERE slot = i AND (held_at IS NULL OR
-  held_at < this event's time - W)``: the row lock and the condition, re-checked by the
-  database against the latest committed row, let exactly one of two simultaneous sends take
-  it. A slot holds the event time of its latest send, so no N+1 sends fit in any window.
-  Slots, unlike one counter row per window, make the window rolling; unlike one row per
-  send, they never grow past N rows per user and scope.
+- ``message_cap_slots``: a cap of N sends per rolling window W is up to N slot rows per
+  (storefront, user, scope). A send takes the lowest free slot with ``UPDATE ... WHERE slot =
+  (the lowest free one) AND (held_at IS NULL OR held_at < this event's time - W)``: the row
+  lock and the condition, re-checked by the database against the latest committed row, let
+  exactly one of two simultaneous sends take it. When none is free and fewer than N exist,
+  the send inserts the next slot already held; the key lets one insert it. A slot holds the
+  event time of its latest send, so no N+1 sends fit in any window. Slots, unlike one
+  counter row per window, make the window rolling; unlike one row per send, they never grow
+  past N rows per user and scope.
 """
 
 from __future__ import annotations
