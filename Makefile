@@ -6,6 +6,10 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell cat uv.lock pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The suite runs in this many processes (pytest-xdist, an idle one taking tests queued for
+# another); 0 runs it in the pytest process itself.
+TEST_WORKERS ?= 2
+PYTEST_WORKERS := -n $(TEST_WORKERS) --dist worksteal
 
 .PHONY: install run worker sandbox demo test test-sqlite bench soak lint format clean
 
@@ -35,10 +39,10 @@ demo: install  ## sandbox + a demo storefront wired to it + the service
 	$(BIN)/omnirelay serve --host $(HOST) --port $(PORT)
 
 test: install  ## the suite, on SQLite and (when reachable; always with CI=true) PostgreSQL and MariaDB
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_WORKERS)
 
 test-sqlite: install
-	OMNIRELAY_TEST_BACKENDS=sqlite $(BIN)/pytest
+	OMNIRELAY_TEST_BACKENDS=sqlite $(BIN)/pytest $(PYTEST_WORKERS)
 
 bench: install  ## ingest and delivery benchmarks, printed as ratios against floors measured in the same run
 	$(BIN)/python -m bench

@@ -11,7 +11,7 @@ import asyncio
 import ipaddress
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import httpx
 import pytest
 from alembic import command
 from cryptography.fernet import Fernet
+from fastapi.dependencies import models as fastapi_dependencies
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -180,6 +181,24 @@ async def db_url(database_url: str) -> str:
         )
     await engine.dispose()
     return database_url
+
+
+# FastAPI remembers how it classified each endpoint and dependency in module-level caches
+# (4096 entries each). The endpoints of an app are closures that hold the app, so without
+# clearing them after each test those caches keep hundreds of the apps the tests build
+# alive: millions of objects that every full garbage collection of the process walks.
+_FASTAPI_CALLABLE_CACHES = [
+    value
+    for name, value in vars(fastapi_dependencies).items()
+    if name.endswith("_cached") and hasattr(value, "cache_clear")
+]
+
+
+@pytest.fixture(autouse=True)
+def forget_apps() -> Iterator[None]:
+    yield
+    for cache in _FASTAPI_CALLABLE_CACHES:
+        cache.cache_clear()
 
 
 @pytest.fixture(autouse=True)

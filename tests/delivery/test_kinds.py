@@ -198,7 +198,12 @@ def test_worker_kinds_option_refuses_an_unknown_kind(settings: Any) -> None:
     result = CliRunner().invoke(
         cli,
         ["worker", "--once", "--kinds", "relay,campaign"],
-        env={"DATABASE_URL": settings.database_url, "COLUMNS": "200"},
+        env={
+            "DATABASE_URL": settings.database_url,
+            # the local secrets file goes to the test's own directory, not the working one
+            "OMNIRELAY_DATA_DIR": str(settings.omnirelay_data_dir),
+            "COLUMNS": "200",
+        },
     )
     assert result.exit_code == 2
     assert "unknown kind 'campaign'; known kinds: deploy, message, relay" in result.output
