@@ -18,6 +18,7 @@ statement.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,9 +65,8 @@ class StoredEvent:
     event: MessagingEvent
 
 
-def profile_traits(profile: Any) -> dict[str, Any]:
-    """The traits a profile row (or its mapping) holds: its columns and ``other``."""
-    values = profile if isinstance(profile, dict) else profile._mapping
+def profile_traits(values: Mapping[Any, Any]) -> dict[str, Any]:
+    """The traits a profile row's values hold: its columns and ``other``."""
     traits = dict(values["other"] or {})
     for name in KNOWN_TRAITS:
         value = values[name]
@@ -114,14 +114,14 @@ def profile_changes(
 
 
 def _profile_after(session: Session, stored: StoredEvent) -> dict[str, Any]:
-    """The profile's traits before the event's are merged in, the profile row locked and
-    brought up to date with the event's traits: in one statement when every trait the event
-    gives has its column, else read, merged here and written back."""
+    """The profile's traits to evaluate the event with, the profile row locked and brought
+    up to date with the event's traits: in one statement when every trait the event gives
+    has its column, else read, merged here and written back."""
     event, key = stored.event, (stored.storefront_id, stored.event.user_id)
     given = {name: value for name, value in event.user_traits.items() if value is not None}
     if not all(name in KNOWN_TRAITS and _fits_column(name, value) for name, value in given.items()):
         profile = repository.lock_profile(session, *key)
-        known = profile_traits(profile)
+        known = profile_traits(profile._mapping)
         changes = profile_changes(profile, known, event)
         if changes is not None:
             repository.update_profile(session, *key, changes)
