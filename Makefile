@@ -11,7 +11,7 @@ PORT ?= 8000
 TEST_WORKERS ?= 2
 PYTEST_WORKERS := -n $(TEST_WORKERS) --dist worksteal
 
-.PHONY: install run worker sandbox demo test test-sqlite bench soak lint format clean
+.PHONY: install run worker sandbox demo test test-sqlite bench lint format clean
 
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

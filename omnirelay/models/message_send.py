@@ -15,6 +15,7 @@ from omnirelay.models.base import (
     TimestampMixin,
     UTCDateTime,
 )
+from omnirelay.models.messaging import RULE_NAME_LENGTH, TEMPLATE_NAME_LENGTH
 
 
 class MessageSendStatus(StrEnum):
@@ -50,8 +51,8 @@ class MessageSend(TimestampMixin, Base):
     )
     storefront_id: Mapped[int] = mapped_column(Integer, nullable=False)
     user_id: Mapped[str] = mapped_column(String(255), nullable=False)
-    rule_name: Mapped[str] = mapped_column(String(100), nullable=False)
-    template_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    rule_name: Mapped[str] = mapped_column(String(RULE_NAME_LENGTH), nullable=False)
+    template_name: Mapped[str] = mapped_column(String(TEMPLATE_NAME_LENGTH), nullable=False)
     channel: Mapped[str] = mapped_column(String(20), nullable=False)  # email|sms|push|alert
     # file | smtp | webhook: the channel's provider when it was last sent
     provider: Mapped[str | None] = mapped_column(String(20))

@@ -38,6 +38,7 @@ from omnirelay.models.base import (
 
 # Long enough for any rule name a file can give sensibly; names are keys of the claims.
 RULE_NAME_LENGTH = 200
+TEMPLATE_NAME_LENGTH = 200
 
 
 class EventProperties(Base):
@@ -104,7 +105,7 @@ class MessageDecision(Base):
     event_timestamp: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     rule: Mapped[str | None] = mapped_column(CaseSensitiveString(RULE_NAME_LENGTH))
     action_type: Mapped[str | None] = mapped_column(String(10))
-    template_name: Mapped[str | None] = mapped_column(String(200))
+    template_name: Mapped[str | None] = mapped_column(String(TEMPLATE_NAME_LENGTH))
     channel: Mapped[str | None] = mapped_column(String(20))
     outcome: Mapped[str] = mapped_column(String(20), nullable=False)  # allow | suppress | none
     reason_code: Mapped[str] = mapped_column(String(40), nullable=False)
@@ -160,6 +161,7 @@ class MessageInbox(Base):
 
 __all__ = [
     "RULE_NAME_LENGTH",
+    "TEMPLATE_NAME_LENGTH",
     "EventProperties",
     "MessageCapSlot",
     "MessageDecision",

@@ -44,6 +44,8 @@ from pydantic import (
     model_validator,
 )
 
+from omnirelay.models.messaging import RULE_NAME_LENGTH, TEMPLATE_NAME_LENGTH
+
 FIELD_ROOTS = ("properties", "user_traits", "event_type", "event_timestamp", "user_id")
 OPERATORS = (
     "equals",
@@ -436,7 +438,7 @@ class Action(BaseModel):
     model_config = _STRICT
 
     type: Literal["send", "none"]
-    template_name: str | None = None
+    template_name: str | None = Field(default=None, min_length=1, max_length=TEMPLATE_NAME_LENGTH)
     delivery_method: str | None = None
     category: Category | None = None
 
@@ -560,7 +562,7 @@ class RulesSettings(BaseModel):
 class Rule(BaseModel):
     model_config = _STRICT
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=RULE_NAME_LENGTH)
     description: str = ""
     enabled: bool = True
     trigger: Trigger

@@ -287,6 +287,22 @@ def test_a_rule_without_a_name_is_named_by_its_position() -> None:
     ]
 
 
+def test_a_name_longer_than_the_audit_keeps_is_a_problem_when_loaded() -> None:
+    longest = "r" * 200
+    assert (
+        load_rules_text(
+            f"- name: {longest}\n  trigger: {{event_type: x}}\n  action: {{type: none}}\n", set()
+        )
+        .rules[0]
+        .name
+        == longest
+    )
+    found = problems(
+        f"- name: {longest}r\n  trigger: {{event_type: x}}\n  action: {{type: none}}\n"
+    )
+    assert found == [f"rule #1 '{longest}r': name: String should have at most 200 characters"]
+
+
 def test_every_problem_is_reported_at_once() -> None:
     found = problems(
         """\
