@@ -30,8 +30,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def sandbox_server() -> Iterator[str]:
+def start_sandbox() -> tuple[subprocess.Popen[bytes], str] | None:
+    """A sandbox server on a free port, once it answers; None when another process took the
+    port between choosing it and binding it (the suite runs in several processes)."""
     port = free_port()
     process = subprocess.Popen(
         [PYTHON, "-m", "omnirelay.cli", "sandbox", "--port", str(port)],
@@ -40,15 +41,27 @@ def sandbox_server() -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90  # a loaded 2-core machine takes its time to import
-    while True:
+    while process.poll() is None:
         try:
             httpx.get(f"{url}/_sandbox/faults", timeout=0.5)
-            break
+            return process, url
         except httpx.HTTPError:
-            if time.monotonic() > deadline or process.poll() is not None:
+            if time.monotonic() > deadline:
                 process.kill()
                 raise RuntimeError(f"the sandbox server did not come up on {url}") from None
             time.sleep(0.1)
+    return None
+
+
+@pytest.fixture(scope="module")
+def sandbox_server() -> Iterator[str]:
+    for _ in range(5):
+        started = start_sandbox()
+        if started is not None:
+            break
+    else:
+        raise RuntimeError("the sandbox server exited at start five times")
+    process, url = started
     yield url
     process.terminate()
     try:

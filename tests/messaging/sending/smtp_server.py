@@ -106,17 +106,27 @@ class SmtpServer:
         self.controller: Controller | None = None
 
     def start(self) -> None:
-        self.controller = Controller(
-            self.mailbox,
-            hostname="127.0.0.1",
-            port=self.port,
-            authenticator=self.mailbox.authenticate,
-            auth_required=True,
-            auth_require_tls=self.tls is not None,
-            tls_context=self.tls,
-            require_starttls=self.tls is not None,
-        )
-        self.controller.start()
+        # The port was free when chosen; another process of the suite may take it first.
+        for attempt in range(5):
+            controller = Controller(
+                self.mailbox,
+                hostname="127.0.0.1",
+                port=self.port,
+                authenticator=self.mailbox.authenticate,
+                auth_required=True,
+                auth_require_tls=self.tls is not None,
+                tls_context=self.tls,
+                require_starttls=self.tls is not None,
+            )
+            try:
+                controller.start()
+            except OSError:
+                if attempt == 4:
+                    raise
+                self.port = free_port()
+                continue
+            self.controller = controller
+            return
 
     def stop(self) -> None:
         if self.controller is not None:
