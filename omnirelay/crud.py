@@ -112,8 +112,10 @@ async def get_or_404(
     *,
     what: str,
     alternate: InstrumentedAttribute[Any] | None = None,
+    for_update: bool = False,
 ) -> ModelT:
-    """The row ``ref`` names, or NotFound naming the resource (``what``) and the ref.
+    """The row ``ref`` names, or NotFound naming the resource (``what``) and the ref;
+    ``for_update`` locks it (on PostgreSQL and MariaDB) until the transaction ends.
 
     ``ref`` is the primary key or its text. With ``alternate`` (a unique column, such as a
     storefront's code), a text ref is also looked for there when no row has it as its key, so
@@ -122,7 +124,7 @@ async def get_or_404(
     row = None
     key = key_of(model, ref)
     if key is not None:
-        row = await session.get(model, key)
+        row = await session.get(model, key, with_for_update=for_update)
     if row is None and alternate is not None and isinstance(ref, str):
         row = (await session.execute(select(model).where(alternate == ref))).scalar_one_or_none()
     if row is None:

@@ -1,7 +1,8 @@
 """Request-scoped dependencies: the session (the one transaction owner), the vault and the
 outbound guard.
 
-``DbSession`` is the only way an endpoint gets a database session. Its scope is the
+``DbSession`` is the way an endpoint gets a database session (``ReadScopes``, for an
+endpoint that only reads and waits between reads, opens read-only ones in turn). Its scope is the
 endpoint function (``scope="function"``): the transaction commits, or rolls back and the
 error is answered, when the endpoint returns, before the response leaves. Work that must
 follow the commit (waking the embedded worker) is registered with ``after_commit``.
@@ -10,6 +11,7 @@ follow the commit (waking the embedded worker) is registered with ``after_commit
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -23,6 +25,16 @@ from omnirelay.security import Vault
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with session_scope(request.app.state.sessionmaker) as session:
         yield session
+
+
+ReadScope = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+async def get_read_scope(request: Request) -> ReadScope:
+    """Read-only scopes, opened one at a time by an endpoint that waits between reads (a
+    long poll): no transaction, lock or connection is held while it waits."""
+    factory = request.app.state.sessionmaker
+    return lambda: session_scope(factory, read_only=True)
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -41,5 +53,6 @@ async def get_outbound_guard(request: Request) -> OutboundGuard:
 
 
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadScopes = Annotated[ReadScope, Depends(get_read_scope)]
 VaultDep = Annotated[Vault, Depends(get_vault)]
 OutboundGuardDep = Annotated[OutboundGuard, Depends(get_outbound_guard)]

@@ -18,6 +18,7 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from omnirelay.trafficking.taxonomy import Taxonomy
+from omnirelay.trafficking.translators import platform_key
 from omnirelay.trafficking.translators.base import CampaignDraft, QaProblem, Translator
 
 log = logging.getLogger("omnirelay.trafficking")
@@ -26,11 +27,11 @@ _TRANSLATORS: dict[str, Translator] = {}
 
 def register_translator(translator: Translator) -> None:
     """Make ``translator`` the one for its platform (replacing any before it)."""
-    _TRANSLATORS[translator.platform.upper()] = translator
+    _TRANSLATORS[platform_key(translator.platform)] = translator
 
 
 def unregister_translator(platform: str) -> None:
-    _TRANSLATORS.pop(platform.upper(), None)
+    _TRANSLATORS.pop(platform_key(platform), None)
 
 
 def translators() -> Mapping[str, Translator]:
@@ -38,13 +39,15 @@ def translators() -> Mapping[str, Translator]:
 
 
 def translator_for(platform: str) -> Translator | None:
-    return _TRANSLATORS.get(platform.upper())
+    """The registered translator of a channel's platform, named as the deploy names it
+    (``omnirelay.trafficking.translators.platform_key``)."""
+    return _TRANSLATORS.get(platform_key(platform))
 
 
 @contextmanager
 def registered(translator: Translator) -> Iterator[Translator]:
     """``translator`` registered for the block, the one it replaced put back after."""
-    platform = translator.platform.upper()
+    platform = platform_key(translator.platform)
     previous = _TRANSLATORS.get(platform)
     register_translator(translator)
     try:

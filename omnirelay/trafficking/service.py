@@ -335,12 +335,16 @@ async def name_taken(session: AsyncSession, taxonomy: Taxonomy, name: str) -> bo
 async def reserve_name(
     session: AsyncSession, taxonomy: Taxonomy, name: str, campaign_id: uuid.UUID
 ) -> None:
-    """Hold ``name`` for the campaign; 400 when another campaign holds it."""
-    session.add(CampaignName(name=taxonomy.key(name), campaign_id=campaign_id))
+    """Hold ``name`` for the campaign; 400 when another campaign holds it. Only the name's
+    unique key is read as a duplicate: any other integrity error is raised as it is."""
+    await session.flush()  # what was added before is not this savepoint's to undo
     try:
-        await session.flush()
+        async with session.begin_nested():
+            session.add(CampaignName(name=taxonomy.key(name), campaign_id=campaign_id))
     except IntegrityError:
-        raise DuplicateName(f"campaign name {name!r} already exists") from None
+        if await name_taken(session, taxonomy, name):
+            raise DuplicateName(f"campaign name {name!r} already exists") from None
+        raise
 
 
 async def preview_campaign(
@@ -383,11 +387,17 @@ async def create_campaign(
         status=body.status.value,
         taxonomy_version=generated.version,
     )
-    session.add(campaign)
     try:
-        await session.flush()
-    except IntegrityError:
-        raise DuplicateName(f"campaign name {generated.name!r} already exists") from None
+        async with session.begin_nested():
+            session.add(campaign)
+    except IntegrityError:  # the campaigns' unique name, unless the name is free
+        taken = select(Campaign.id).where(Campaign.name == generated.name)
+        if (
+            await name_taken(session, taxonomy, generated.name)
+            or (await session.execute(taken)).first()
+        ):
+            raise DuplicateName(f"campaign name {generated.name!r} already exists") from None
+        raise
     await reserve_name(session, taxonomy, generated.name, campaign.id)
     return campaign
 

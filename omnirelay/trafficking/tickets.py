@@ -30,6 +30,7 @@ from omnirelay.models import (
 )
 from omnirelay.trafficking import schemas as s
 from omnirelay.trafficking import workflow
+from omnirelay.trafficking.deploy.task import end_open_deploy, open_deploy
 from omnirelay.trafficking.qa import check_ticket
 from omnirelay.trafficking.service import (
     CampaignParts,
@@ -50,8 +51,9 @@ def ticket_out(ticket: Ticket) -> s.TicketOut:
     return to_out(s.TicketOut, ticket, allowed_next=allowed)
 
 
-async def get_ticket(session: AsyncSession, ref: Ref) -> Ticket:
-    return await get_or_404(session, Ticket, ref, what="ticket")
+async def get_ticket(session: AsyncSession, ref: Ref, for_update: bool = False) -> Ticket:
+    """The ticket; ``for_update`` when it changes, so queueing its deploy waits for us."""
+    return await get_or_404(session, Ticket, ref, what="ticket", for_update=for_update)
 
 
 async def list_tickets(
@@ -203,6 +205,8 @@ async def move(
             f"ticket is {ticket.status}; it can move to "
             f"{', '.join(allowed) if allowed else 'no other status'}, not {target.value}"
         )
+    if ticket.status == S.READY_FOR_API:  # pulled back by hand: its queued deploy ends
+        await end_open_deploy(session, ticket, f"ticket moved to {target.value} by {actor}")
     set_status(session, ticket, target, actor, reason)
     if target == S.QA_TESTING:
         await run_qa(session, ticket, taxonomy)
@@ -243,7 +247,7 @@ def draft_of(ticket: Ticket, campaign: Campaign) -> CampaignDraft:
 async def update_ticket(
     session: AsyncSession, ref: Ref, body: s.TicketUpdate, taxonomy: Taxonomy, actor: str
 ) -> Ticket:
-    ticket = await get_ticket(session, ref)
+    ticket = await get_ticket(session, ref, for_update=True)
     sent = body.model_fields_set
     target = body.status
     problems = []
@@ -288,11 +292,17 @@ async def update_ticket(
 
 
 async def delete_ticket(session: AsyncSession, ref: Ref) -> None:
-    ticket = await get_ticket(session, ref)
+    ticket = await get_ticket(session, ref, for_update=True)
     if ticket.status == S.TRAFFICKED_SUCCESS:
         raise Conflict(
             f"ticket is TRAFFICKED_SUCCESS: the platform holds campaign "
             f"{ticket.external_platform_id}; the ticket is its record"
+        )
+    task_id = await open_deploy(session, ticket)
+    if task_id is not None:
+        raise Conflict(
+            f"ticket's deploy task {task_id} is queued or running; the ticket is its record "
+            "(move the ticket to DRAFT to cancel a queued deploy, then delete it)"
         )
     await session.delete(ticket)
     await session.flush()

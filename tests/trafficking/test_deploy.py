@@ -5,7 +5,9 @@ created the campaign gets no second one."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,9 +15,25 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from omnirelay.models import Delivery, DeliveryRequest, TraffickingCredential
+from omnirelay.db import run_transaction
+from omnirelay.delivery.claim import Lease, claim_due
+from omnirelay.delivery.transports import HttpTransport
+from omnirelay.destinations.base import HttpResult, PreparedRequest
+from omnirelay.models import (
+    Campaign,
+    Delivery,
+    DeliveryRequest,
+    Ticket,
+    TicketStatusHistory,
+    TraffickingCredential,
+)
+from omnirelay.models.base import utcnow
+from omnirelay.pipeline import create_worker
 from omnirelay.sandbox.campaigns import CAMPAIGNS, AfterCreateFault
 from omnirelay.sandbox.core import SANDBOX, FaultConfig
+from omnirelay.trafficking.platforms import client_for
+from omnirelay.trafficking.platforms.base import PlatformCredentials, Verdict, run_deploy
+from omnirelay.trafficking.tickets import draft_of
 from tests.trafficking.helpers import campaign, created, master_data
 from tests.trafficking.platforms.conftest import ACCOUNTS, CONFIGS, SANDBOX_PREFIX
 
@@ -31,13 +49,17 @@ def campaigns_store() -> Any:
     CAMPAIGNS.reset()
 
 
-async def ready_ticket(client: httpx.AsyncClient, platform: str = "META") -> dict[str, Any]:
-    """A READY_FOR_API ticket for ``platform``, its brand holding sandbox credentials."""
+async def ready_ticket(
+    client: httpx.AsyncClient, platform: str = "META", platform_name: str | None = None
+) -> dict[str, Any]:
+    """A READY_FOR_API ticket for ``platform`` (its channel's ``platform_name`` may be an
+    alias of it), its brand holding sandbox credentials."""
     data = await master_data(client)
     channel = data["meta"] if platform == "META" else data["tiktok"]
-    if platform not in ("META", "TIKTOK"):
+    if platform not in ("META", "TIKTOK") or platform_name:
+        name = platform_name or platform
         channel = await created(
-            client, "/api/v1/channels", {"platform_name": platform, "api_identifier": platform}
+            client, "/api/v1/channels", {"platform_name": name, "api_identifier": name}
         )
     made = await campaign(client, data)
     settings: dict[str, Any] = {
@@ -112,6 +134,19 @@ async def test_a_deploy_creates_the_campaign_and_writes_its_id_back(
     assert any(
         h["to_status"] == "TRAFFICKED_SUCCESS" and h["changed_by"] == "deploy" for h in history
     )
+
+
+@pytest.mark.parametrize(
+    ("platform", "alias"), [("META", "Facebook"), ("SNAPCHAT", "snap"), ("GOOGLE_ADS", "google")]
+)
+async def test_a_channel_named_by_an_alias_passes_qa_and_deploys(
+    client: httpx.AsyncClient, worker: Any, platform: str, alias: str
+) -> None:
+    ticket = await ready_ticket(client, platform, platform_name=alias)  # QA passed
+    queued = await deploy(client, ticket)
+    await worker.drain()
+    assert (await status(client, queued["task_id"]))["status"] == "SUCCESS"
+    assert len(platform_campaigns(platform)) == 1
 
 
 async def test_the_seed_message_names_the_platform(client: httpx.AsyncClient) -> None:
@@ -217,6 +252,124 @@ async def test_a_platform_failing_after_it_created_gets_no_second_campaign(
     assert len(platform_campaigns(platform)) == 1
 
 
+@pytest.mark.parametrize("platform", PLATFORMS)
+async def test_a_worker_that_died_after_the_platform_created_leaves_no_second_campaign(
+    client: httpx.AsyncClient, worker: Any, app: Any, sandbox_http: httpx.AsyncClient, platform: str
+) -> None:
+    """A worker killed between the platform's answer and recording leaves the database as
+    it was before the pass (no attempt, the ticket READY_FOR_API) and the campaign on the
+    platform: the next holder's first attempt must find it, not create it again."""
+    ticket = await ready_ticket(client, platform)
+    queued = await deploy(client, ticket)
+    async with app.state.sessionmaker() as session:
+        row, made = (
+            await session.execute(
+                select(Ticket, Campaign)
+                .join(Campaign, Campaign.id == Ticket.campaign_id)
+                .where(Ticket.id == uuid.UUID(ticket["id"]))
+            )
+        ).one()
+        draft = draft_of(row, made)
+    creds = PlatformCredentials.from_mapping(
+        {
+            "account_id": ACCOUNTS[platform],
+            "access_token": TOKEN,
+            "developer_token": DEV_TOKEN,
+            "base_url": f"http://sandbox/{SANDBOX_PREFIX[platform]}",
+        }
+    )
+    transport = HttpTransport(sandbox_http)
+
+    async def send(request: PreparedRequest) -> HttpResult:  # the dead worker's requests
+        body = request.body_bytes() if request.has_body else None
+        return await transport.send(transport.build(request, body))
+
+    done, _ = await run_deploy(client_for(platform), draft, creds, send)
+    assert done.outcome.verdict == Verdict.CREATED
+    [first] = platform_campaigns(platform)
+
+    await worker.drain()
+
+    finished = await status(client, queued["task_id"])
+    assert finished["status"] == "SUCCESS", finished
+    assert finished["result"]["external_platform_id"] == first.id.rsplit("/", 1)[-1]
+    assert len(platform_campaigns(platform)) == 1
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+async def test_a_redeploy_after_a_failure_finds_the_campaign_the_first_deploy_created(
+    client: httpx.AsyncClient, worker: Any, app: Any, platform: str
+) -> None:
+    """The platform created the campaign but its answer was lost; the trafficker marks the
+    ticket FAILED, sends it through QA again and deploys it anew (a new task, no attempt
+    yet): the new deploy adopts the campaign the first one created."""
+    ticket = await ready_ticket(client, platform)
+    first = await deploy(client, ticket)
+    skip = 1 if platform == "GOOGLE_ADS" else 0  # Google: after the budget, the campaign
+    CAMPAIGNS.faults[SANDBOX_PREFIX[platform]] = AfterCreateFault(mode="500", skip=skip)
+    await worker.drain()
+    assert (await status(client, first["task_id"]))["status"] == "RETRY"
+    [made] = platform_campaigns(platform)
+    path = f"/api/v1/tickets/{ticket['id']}"
+    for target in ("FAILED", "QA_TESTING"):
+        body: dict[str, Any] = {"status": target}
+        if target == "FAILED":
+            body["qa_failure_reason"] = "the platform did not answer; deploying again"
+        moved = await client.put(path, json=body)
+        assert moved.status_code == 200, moved.text
+    assert moved.json()["status"] == "READY_FOR_API"
+
+    second = await deploy(client, ticket)
+    assert second["task_id"] != first["task_id"]
+    await make_due(app)
+    await worker.drain()
+
+    done = await status(client, second["task_id"])
+    assert done["status"] == "SUCCESS", done
+    assert done["result"]["external_platform_id"] == made.id.rsplit("/", 1)[-1]
+    assert len(platform_campaigns(platform)) == 1
+    assert (await client.get(path)).json()["status"] == "TRAFFICKED_SUCCESS"
+
+
+async def test_a_deploy_held_by_a_worker_is_started_and_its_ticket_cannot_be_pulled_back(
+    client: httpx.AsyncClient, worker: Any, app: Any
+) -> None:
+    ticket = await ready_ticket(client)
+    queued = await deploy(client, ticket)
+    now = utcnow()
+    held = await run_transaction(
+        app.state.sessionmaker,
+        lambda s: claim_due(s, Lease.starting("busy:1", now, 60), 10, now, kinds=["deploy"]),
+    )
+    assert [d.subject_ref for d in held] == [queued["task_id"]]
+    assert (await status(client, queued["task_id"]))["status"] == "STARTED"
+    path = f"/api/v1/tickets/{ticket['id']}"
+    pulled = await client.put(path, json={"status": "DRAFT"})
+    assert pulled.status_code == 409
+    assert queued["task_id"] in pulled.json()["detail"] and "running" in pulled.json()["detail"]
+    deleted = await client.delete(path)
+    assert deleted.status_code == 409 and queued["task_id"] in deleted.json()["detail"]
+    assert (await client.get(path)).json()["status"] == "READY_FOR_API"
+
+
+async def test_pulling_a_ticket_back_cancels_its_queued_deploy(
+    client: httpx.AsyncClient, worker: Any, app: Any
+) -> None:
+    ticket = await ready_ticket(client)
+    queued = await deploy(client, ticket)
+    path = f"/api/v1/tickets/{ticket['id']}"
+    assert (await client.delete(path)).status_code == 409  # its deploy is queued
+    moved = await client.put(path, json={"status": "DRAFT", "reason": "budget changes"})
+    assert moved.status_code == 200, moved.text
+    cancelled = await status(client, queued["task_id"])
+    assert cancelled["status"] == "FAILURE"
+    assert cancelled["result"]["error"] == "cancelled: ticket moved to DRAFT by admin"
+    await worker.drain()
+    assert platform_campaigns("META") == []  # nothing was sent
+    assert (await client.get(path)).json()["status"] == "DRAFT"
+    assert (await client.delete(path)).status_code == 204
+
+
 async def test_missing_credentials_fail_the_deploy_saying_so(
     client: httpx.AsyncClient, worker: Any, app: Any
 ) -> None:
@@ -262,6 +415,44 @@ async def test_the_token_is_in_no_stored_request_nor_answer_nor_log_line(
         assert TOKEN not in text and DEV_TOKEN not in text
 
 
+async def test_a_platform_error_quoting_the_token_is_kept_without_it(
+    client: httpx.AsyncClient, app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Platforms quote a bad token back ("Invalid OAuth access token: EAAB..."): the
+    ticket's failure reason, its history, the task's status and the audit keep the error
+    with the token masked."""
+    caplog.set_level(logging.DEBUG)
+
+    def quoting(request: httpx.Request) -> httpx.Response:
+        token = request.headers["authorization"].removeprefix("Bearer ")
+        error = {"message": f"Invalid OAuth access token: {token}", "type": "OAuthException"}
+        return httpx.Response(400, json={"error": {**error, "code": 190}})
+
+    ticket = await ready_ticket(client)
+    queued = await deploy(client, ticket)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(quoting)) as platform:
+        settings = app.state.settings
+        quoted = create_worker(
+            settings, app.state.sessionmaker, app.state.vault, app.state.metrics, client=platform
+        )
+        await quoted.drain()
+    failed = await status(client, queued["task_id"])
+    assert failed["status"] == "FAILURE"
+    after = await client.get(f"/api/v1/tickets/{ticket['id']}")
+    assert after.json()["status"] == "FAILED"
+    assert "Invalid OAuth access token: " in after.json()["qa_failure_reason"]
+    history = await client.get(f"/api/v1/tickets/{ticket['id']}/history")
+    assert "Invalid OAuth access token: " in history.text
+    async with app.state.sessionmaker() as session:
+        rows = (await session.execute(select(DeliveryRequest))).scalars().all()
+        reasons = (await session.execute(select(TicketStatusHistory.reason))).scalars().all()
+    stored = [f"{r.url} {r.request_body} {r.response_body} {r.error}" for r in rows]
+    texts = [after.text, history.text, str(failed), *stored, *map(str, reasons)]
+    texts += [record.getMessage() for record in caplog.records]
+    for text in texts:
+        assert TOKEN not in text, text
+
+
 async def test_an_ingest_key_cannot_deploy_and_a_read_key_only_reads(
     client: httpx.AsyncClient,
 ) -> None:
@@ -300,3 +491,24 @@ async def test_the_demo_ticket_deploys_to_the_sandbox(
     assert (await status(client, queued["task_id"]))["status"] == "SUCCESS"
     year = datetime.now(UTC).year  # the campaign takes the current year
     assert [c.name for c in platform_campaigns("META")] == [f"DEMO_US_META_{year}_Launch"]
+
+
+async def test_waiting_on_the_status_answers_once_the_deploy_has_finished(
+    client: httpx.AsyncClient, worker: Any
+) -> None:
+    ticket = await ready_ticket(client)
+    queued = await deploy(client, ticket)
+    url = f"/api/v1/deploy/status/{queued['task_id']}"
+    still = await client.get(url, params={"wait": 0.3})  # nothing works it yet
+    assert still.status_code == 200 and still.json()["status"] == "PENDING"
+
+    async def work_soon() -> None:
+        await asyncio.sleep(0.2)
+        await worker.drain()
+
+    working = asyncio.create_task(work_soon())
+    waited = await client.get(url, params={"wait": 20})
+    await working
+    assert waited.json()["status"] == "SUCCESS", waited.json()
+    assert (await client.get(url, params={"wait": 31})).status_code == 422
+    assert (await client.get(url, params={"wait": -1})).status_code == 422

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
-from omnirelay.deps import DbSession
+from omnirelay.deps import DbSession, ReadScopes
 from omnirelay.errors import COMMON_ERRORS, error_responses
 from omnirelay.security import require
 from omnirelay.trafficking.deploy import service
 from omnirelay.trafficking.deploy.schemas import DeployQueued, DeployRequest, DeployStatus
 
+MAX_WAIT_SECONDS = 30
 router = APIRouter(prefix="/api/v1/deploy", tags=["trafficking"])
 
 
@@ -35,6 +36,18 @@ async def deploy(body: DeployRequest, session: DbSession) -> DeployQueued:
     responses=error_responses(*COMMON_ERRORS, 404),
 )
 async def deploy_status(
-    task_id: Annotated[str, Path(max_length=64)], session: DbSession
+    task_id: Annotated[str, Path(max_length=64)],
+    scopes: ReadScopes,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="seconds to wait for the task to finish (SUCCESS or FAILURE) "
+            "before answering; 0 answers at once",
+        ),
+    ] = 0,
 ) -> DeployStatus:
-    return await service.deploy_status(session, task_id)
+    """The task's status, as the seed answers it; with ``wait``, a long poll that answers
+    as soon as the deploy has finished."""
+    return await service.wait_for_status(scopes, task_id, wait)

@@ -32,8 +32,10 @@ from omnirelay.models import (
     TicketStatusHistory,
     table_of,
 )
+from omnirelay.redaction import scrub
 from omnirelay.security import Vault, VaultError
 from omnirelay.trafficking.credentials import credentials_for
+from omnirelay.trafficking.deploy.task import KIND
 from omnirelay.trafficking.platforms import client_for
 from omnirelay.trafficking.platforms.base import (
     CampaignClient,
@@ -46,13 +48,7 @@ from omnirelay.trafficking.platforms.base import (
 from omnirelay.trafficking.tickets import draft_of
 from omnirelay.trafficking.translators.base import CampaignDraft
 
-KIND = "deploy"
 ACTOR = "deploy"
-
-
-def ticket_key(ticket_id: uuid.UUID | str) -> str:
-    """A deploy delivery's ``destination_key``: the ticket it deploys."""
-    return f"ticket:{ticket_id}"
 
 
 @dataclass
@@ -63,7 +59,9 @@ class DeployItem:
     client: CampaignClient
     draft: CampaignDraft
     creds: PlatformCredentials
-    retried: bool  # an earlier attempt may have reached the platform
+    # always true: a worker that dies after the platform created the campaign records no
+    # attempt, and a redeploy after DRAFT is a new delivery, so every deploy asks first
+    retried: bool
     outcomes: list[StepOutcome] = field(default_factory=list)
     step: Step | None = None
 
@@ -138,7 +136,7 @@ class DeployKind(DeliveryKind):
                     client,
                     draft_of(ticket, campaign),
                     creds,
-                    retried=delivery.attempt_count > 0,
+                    retried=True,
                 )
                 context.items[delivery.id] = item
                 plan.batches.append(
@@ -200,6 +198,8 @@ class DeployKind(DeliveryKind):
                 values: dict[str, Any] = {"external_platform_id": platform_id}
             else:
                 error = (last.reason if last else None) or context.reasons.get(delivery.id)
+                # a platform's error text may quote the token it was sent
+                error = scrub(error, item.creds.secrets) if item else error
                 target, reason = TicketStatus.FAILED, error or "deploy failed"
                 values = {"qa_failure_reason": reason}
             changed: CursorResult[Any] = session.execute(  # type: ignore[assignment]

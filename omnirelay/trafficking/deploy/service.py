@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnirelay.deps import ReadScope
 from omnirelay.errors import NotFound, OmniRelayError
 from omnirelay.models import Channel, Delivery, DeliveryStatus, Ticket, TicketStatus
-from omnirelay.trafficking.deploy.kind import KIND, ticket_key
 from omnirelay.trafficking.deploy.schemas import DeployQueued, DeployStatus
+from omnirelay.trafficking.deploy.task import KIND, ticket_key
 from omnirelay.trafficking.translators import translator_for
 
 DISPLAY_NAMES = {
@@ -22,6 +25,8 @@ DISPLAY_NAMES = {
     "GOOGLE_ADS": "Google Ads",
 }
 OPEN = (DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value)
+FINISHED = frozenset({"SUCCESS", "FAILURE"})
+WAIT_INTERVAL_SECONDS = 0.25
 
 
 class NotReadyForDeploy(OmniRelayError):
@@ -112,3 +117,17 @@ async def deploy_status(session: AsyncSession, task_id: str) -> DeployStatus:
         attempts=task.attempt_count,
         next_attempt_at=next_at,
     )
+
+
+async def wait_for_status(scopes: ReadScope, task_id: str, wait: float) -> DeployStatus:
+    """The task's status once it has finished, or after ``wait`` seconds, whichever comes
+    first (a long poll: one request instead of many). Each look is a read-only scope of
+    its own, so no snapshot goes stale and nothing is held while waiting."""
+    deadline = time.monotonic() + wait
+    while True:
+        async with scopes() as session:
+            current = await deploy_status(session, task_id)
+        left = deadline - time.monotonic()
+        if current.status in FINISHED or left <= 0:
+            return current
+        await asyncio.sleep(min(WAIT_INTERVAL_SECONDS, left))

@@ -14,7 +14,9 @@ campaign up by name, create its budget, create it), each step's outcome fed into
 attempt by keeping ``[o.as_dict() for o in outcomes]`` in the delivery's result and reading
 them back with ``StepOutcome.from_dict``; ``Done.delivery_outcome`` says what the engine
 does next. ``retried`` is true when an earlier attempt may have reached the platform: then
-a client without an idempotency key looks the campaign up by its exact name first.
+a client without an idempotency key looks the campaign up by its exact name first. The
+deploy kind always says so: a worker killed after the platform created the campaign
+records no attempt, and a redeploy after a failure is a new task.
 """
 
 from __future__ import annotations

@@ -27,11 +27,17 @@ def all_translators() -> list[Translator]:
     return list(_TRANSLATORS.values())
 
 
+def platform_key(platform_name: str) -> str:
+    """The platform a channel's ``platform_name`` means: case and separators ignored,
+    aliases (``Facebook``, ``snap``, ``google``) resolved."""
+    key = platform_name.strip().upper().replace(" ", "_").replace("-", "_")
+    return ALIASES.get(key, key)
+
+
 def translator_for(platform_name: str) -> Translator:
     """The translator of a channel's platform (case and separators ignored); KeyError
     naming the known platforms when there is none."""
-    key = platform_name.strip().upper().replace(" ", "_").replace("-", "_")
-    key = ALIASES.get(key, key)
+    key = platform_key(platform_name)
     try:
         return _TRANSLATORS[key]
     except KeyError:
