@@ -156,6 +156,12 @@ def post_event(
         assert found is not None, "the key was taken"
         event_id, source = found
         earlier = repository.decision_of_event(session, event_id)
+        if earlier is not None and earlier.user_id != event.user_id:
+            # a producer's bug; answering the other user's decision would leak it
+            raise Conflict(
+                f"client_event_id {event.client_event_id!r} already names an event of "
+                "another user; an event id names one event"
+            )
         if earlier is None or source != BEHAVIOURAL_SOURCE:
             raise Conflict(
                 f"event #{event_id} of storefront {code!r} already has this key "

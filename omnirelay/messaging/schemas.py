@@ -79,7 +79,9 @@ class EventIn(BaseModel):
 
     user_id: Annotated[Text, StringConstraints(min_length=1, max_length=255)]
     event_type: Annotated[
-        Text, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.:\-]+$")
+        Text,
+        # any name a producer uses ("Order Completed" too); control characters are refused
+        StringConstraints(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$"),
     ]
     event_timestamp: Annotated[
         UtcDatetime, BeforeValidator(_iso_timestamp), AfterValidator(_since_1970)

@@ -22,7 +22,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-FaultKind = Literal["none", "429", "500", "502", "503", "timeout", "invalid"]
+FaultKind = Literal["none", "429", "500", "502", "503", "timeout", "invalid", "throttle"]
 
 
 class FaultConfig(BaseModel):
@@ -75,8 +75,11 @@ class SandboxState:
         platform: str,
         request: Request,
         invalid_response: Callable[[str], Response],
+        throttle_response: Callable[[], Response] | None = None,
     ) -> tuple[RecordedRequest, Response | None]:
-        """Record the request; return a fault response if one is armed and drawn."""
+        """Record the request; return a fault response if one is armed and drawn. A
+        ``throttle`` fault answers as the platform signals a rate limit in its body (Meta's
+        400 with code 80004, TikTok's 200 with code 40100), a plain 429 where it has none."""
         raw = await request.body()
         try:
             body: Any = orjson.loads(raw) if raw else None
@@ -108,7 +111,9 @@ class SandboxState:
             return record, finish(record, JSONResponse({"error": "timeout"}, status_code=504))
         if fault.kind == "invalid":
             return record, finish(record, invalid_response("sandbox fault: invalid payload"))
-        status = int(fault.kind)
+        if fault.kind == "throttle" and throttle_response is not None:
+            return record, finish(record, throttle_response())
+        status = 429 if fault.kind == "throttle" else int(fault.kind)
         headers = {}
         if fault.retry_after is not None and status in (429, 503):
             headers["Retry-After"] = str(fault.retry_after)

@@ -30,6 +30,14 @@ def _invalid(message: str) -> Response:
     return graph_error(f"(#100) {message}", code=100)
 
 
+def _throttled() -> Response:
+    """Graph's ads-management rate limit: HTTP 400, code 80004 (business use case)."""
+    message = (
+        "(#80004) There have been too many calls to this ad-account. Wait a bit and try again."
+    )
+    return graph_error(message, code=80004, subcode=2446079)
+
+
 def _token(request: Request) -> str | None:
     bearer = request.headers.get("authorization", "")
     if bearer.lower().startswith("bearer ") and bearer[7:].strip():
@@ -57,7 +65,7 @@ def _problem(body: Any) -> str | None:
 
 @router.post("/{version}/act_{account_id}/campaigns")
 async def create_campaign(version: str, account_id: str, request: Request) -> Response:
-    record, fault = await SANDBOX.receive("meta", request, _invalid)
+    record, fault = await SANDBOX.receive("meta", request, _invalid, _throttled)
     if fault is not None:
         return fault
     if not _token(request):
@@ -72,7 +80,7 @@ async def create_campaign(version: str, account_id: str, request: Request) -> Re
 
 @router.get("/{version}/act_{account_id}/campaigns")
 async def read_campaigns(version: str, account_id: str, request: Request) -> Response:
-    record, fault = await SANDBOX.receive("meta", request, _invalid)
+    record, fault = await SANDBOX.receive("meta", request, _invalid, _throttled)
     if fault is not None:
         return fault
     if not _token(request):

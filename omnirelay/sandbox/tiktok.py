@@ -24,6 +24,7 @@ MAX_EVENTS_PER_REQUEST = 1000  # documented limit of Events API 2.0 ``data``
 EVENT_SOURCES = frozenset({"web", "app", "offline", "crm"})
 PERMISSION_ERROR = 40001
 PARAMETER_ERROR = 40002
+RATE_LIMIT = 40100  # QPS or QPM limit reached
 
 
 def _request_id() -> str:

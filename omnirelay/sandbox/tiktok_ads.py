@@ -23,6 +23,7 @@ from omnirelay.sandbox.core import SANDBOX, finish
 from omnirelay.sandbox.tiktok import (
     PARAMETER_ERROR,
     PERMISSION_ERROR,
+    RATE_LIMIT,
     invalid_response,
     tiktok_answer,
 )
@@ -63,9 +64,14 @@ def _problem(body: Any) -> str | None:
     return None
 
 
+def _throttled() -> Response:
+    """TikTok's rate limit: HTTP 200 with code 40100."""
+    return tiktok_answer(RATE_LIMIT, "Too many requests. Please retry in some time.")
+
+
 @router.post("/create/")
 async def create_campaign(request: Request) -> Response:
-    record, fault = await SANDBOX.receive("tiktok", request, invalid_response)
+    record, fault = await SANDBOX.receive("tiktok", request, invalid_response, _throttled)
     if fault is not None:
         return fault
     if not request.headers.get("access-token", "").strip():
@@ -94,7 +100,7 @@ async def create_campaign(request: Request) -> Response:
 
 @router.get("/get/")
 async def get_campaigns(request: Request) -> Response:
-    record, fault = await SANDBOX.receive("tiktok", request, invalid_response)
+    record, fault = await SANDBOX.receive("tiktok", request, invalid_response, _throttled)
     if fault is not None:
         return fault
     if not request.headers.get("access-token", "").strip():

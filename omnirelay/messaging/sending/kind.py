@@ -45,7 +45,13 @@ from omnirelay.messaging.sending.templates import (
     TemplateRenderer,
     TemplateRenderError,
 )
-from omnirelay.models import DeliveryStatus, MessageSend, MessageSendStatus, table_of
+from omnirelay.models import (
+    DeliveryStatus,
+    MessageDecision,
+    MessageSend,
+    MessageSendStatus,
+    table_of,
+)
 
 
 class ReasonCode:
@@ -213,7 +219,7 @@ class MessageKind(DeliveryKind):
         if context is None:  # planning failed: the deliveries were not tried
             return
         errors = _last_errors(record)
-        rows = []
+        rows, undelivered = [], []
         for delivery in deliveries:
             state = context.sends.get(delivery.id)
             new = record.state.get(delivery.id)
@@ -225,6 +231,9 @@ class MessageKind(DeliveryKind):
             if status == MessageSendStatus.DEAD and code is None:
                 gave_up = (error or "").startswith("gave up after")
                 code = ReasonCode.PROVIDER_UNAVAILABLE if gave_up else ReasonCode.PROVIDER_REJECTED
+            if status == MessageSendStatus.DEAD and (decision_id := _decision_of(delivery)):
+                why = f"; the message was not sent: {error or code}"
+                undelivered.append({"decision_id": decision_id, "code": code, "why": why})
             rendered = state.rendered
             sent = status == MessageSendStatus.SENT
             rows.append(
@@ -258,6 +267,17 @@ class MessageKind(DeliveryKind):
                     updated_at=bindparam("now"),
                 ),
                 rows,
+            )
+        if undelivered:  # the audit says why the user did not get the message
+            decisions = table_of(MessageDecision)
+            session.execute(
+                update(decisions)
+                .where(decisions.c.id == bindparam("decision_id"))
+                .values(
+                    reason_code=bindparam("code"),
+                    reason=decisions.c.reason.concat(bindparam("why")),
+                ),
+                undelivered,
             )
         settle_events(session, deliveries, record.state, record.now, routed_only=True)
 

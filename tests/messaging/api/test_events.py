@@ -341,6 +341,44 @@ async def test_an_unknown_event_type_is_stored_and_audited_as_no_rule_matched(
     assert [d["event_type"] for d in audit["decisions"]] == ["widget_spun"]
 
 
+async def test_any_event_type_name_is_stored_and_audited_never_refused(
+    client: httpx.AsyncClient, storefront: int, sent: SendRecorder, clock: Clock
+) -> None:
+    names = ["Order Completed", "Bestellung abgeschlossen ü", "checkout/step#2"]
+    for name in names:
+        answer = await post(client, event(name))
+        assert (answer["event_type"], answer["reason_code"]) == (name, "no_rule_matched")
+    audit = (await client.get("/audit/user_12345")).json()
+    assert sorted(d["event_type"] for d in audit["decisions"]) == sorted(names)
+    only = await client.get("/audit/user_12345", params={"event_type": "Order Completed"})
+    assert only.json()["total"] == 1
+    refused = await client.post("/events", json=event("line\nbreak"))
+    assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "event_type"
+
+
+async def test_a_client_event_id_of_another_user_is_a_conflict_not_their_decision(
+    client: httpx.AsyncClient, storefront: int, sent: SendRecorder, clock: Clock
+) -> None:
+    first = await post(client, event("signup_completed", traits=OPTED_IN, client_event_id="e-7"))
+    other = event("signup_completed", traits=OPTED_IN, client_event_id="e-7")
+    other["user_id"] = "someone_else"
+    refused = await client.post("/events", json=other)
+    assert refused.status_code == 409
+    assert "client_event_id 'e-7'" in refused.json()["detail"]
+    assert "user_12345" not in refused.text
+    assert len(sent.sends) == 1
+    assert (await post(client, event("signup_completed", client_event_id="e-7"))) == first
+
+
+async def test_the_seed_path_with_its_slash_answers_the_decision_without_a_redirect(
+    client: httpx.AsyncClient, storefront: int, sent: SendRecorder, clock: Clock
+) -> None:
+    response = await client.post("/events/", json=event("signup_completed", traits=OPTED_IN))
+    assert response.status_code == 200, response.text
+    assert response.json()["reason_code"] == "sent"
+    assert len(sent.sends) == 1
+
+
 async def test_the_default_storefront_takes_events_that_name_none(
     app: Any, client: httpx.AsyncClient, storefront: int, sent: SendRecorder, clock: Clock
 ) -> None:
