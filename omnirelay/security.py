@@ -249,7 +249,18 @@ async def authenticate(request: Request) -> Principal:
     client = request.client.host if request.client else "unknown"
     state = request.app.state
     state.login_guard.check(client)
-    presented = _credentials(request)
+    try:
+        presented = _credentials(request)
+    except Unauthorized as exc:  # malformed credentials count as a failed login too
+        state.login_guard.failed(client)
+        log.warning(
+            "authentication failed from %s on %s %s: %s",
+            client,
+            request.method,
+            request.url.path,
+            exc.detail,
+        )
+        raise
     if presented is None:
         raise Unauthorized("credentials are required: HTTP Basic or a Bearer API key")
     user, password = presented

@@ -24,8 +24,8 @@ from omnirelay.config import Settings
 from omnirelay.pipeline import create_worker
 from omnirelay.sandbox.app import create_sandbox_app
 from omnirelay.sandbox.core import SANDBOX, FaultConfig
-from tests.delivery.helpers import SANDBOX_BASE, customer_event, make_all_due, post_events
-from tests.factories import store_as_before_the_url_rules
+from tests.delivery.helpers import SANDBOX_BASE, customer_event, make_all_due
+from tests.factories import envelope, store_as_before_the_url_rules
 
 ADMIN_PASSWORD = "adm/In+pw=&% 11"
 WEBHOOK_USER = "hookuser"
@@ -298,16 +298,35 @@ async def test_no_secret_in_any_answer_log_line_or_stored_row(
     worker = create_worker(
         app.state.settings, app.state.sessionmaker, app.state.vault, app.state.metrics, client=http
     )
+    searched = list(SEARCHED)
     try:
         await _configure(call, app)
+        # an ingest key, shown once (that answer is the one place it may appear), then used
+        # as Basic credentials and as a Bearer token
+        made = await client.post("/admin/v1/keys", json={"name": "oms", "scopes": ["ingest"]})
+        key = made.json()
+        basic = base64.b64encode(f"{key['key_id']}:{key['secret']}".encode()).decode()
+        for label, secret in (
+            ("ingest key secret", key["secret"]),
+            ("ingest key Bearer token", key["bearer_token"]),
+            ("ingest key Basic credentials", basic),
+        ):
+            searched += [(label, form) for form in forms(secret)]
+        as_key = [
+            {"auth": (key["key_id"], key["secret"])},
+            {"auth": None, "headers": {"authorization": f"Bearer {key['bearer_token']}"}},
+            {"auth": (key["key_id"], key["secret"])},
+        ]
         for n, code in enumerate(("direct", "viaga4", "viacustom")):
-            await post_events(
-                client,
-                [
-                    customer_event(10 * n + 1, storefront=code),
-                    customer_event(10 * n + 2, storefront=code, event_name="consult_started"),
-                ],
-            )
+            items = [
+                customer_event(10 * n + 1, storefront=code),
+                customer_event(10 * n + 2, storefront=code, event_name="consult_started"),
+            ]
+            await call("POST", "/v1/events", 200, json=envelope(items), **as_key[n])
+        wrong = await client.post(
+            "/v1/events", json=envelope([]), auth=(key["key_id"], key["secret"][:-1] + "x")
+        )
+        assert wrong.status_code == 401
         gateway.echo = True  # every request answered 500 with what it carried
         await worker.drain()
         assert gateway.echoed >= 8
@@ -351,12 +370,12 @@ async def test_no_secret_in_any_answer_log_line_or_stored_row(
     leaks = [
         (label, where, text[max(0, text.find(form) - 60) : text.find(form) + 60])
         for where, text in places
-        for label, form in SEARCHED
+        for label, form in searched
         if form in text
     ]
     assert leaks == []
     counts = {"answers": len(answers), "log lines": len(logs), "stored values": len(stored)}
     record_property("places_searched", len(places))
     record_property("places_searched_by_kind", counts)
-    print(f"\nsecret leak search: {len(places)} places searched {counts}, {len(SEARCHED)} forms")
+    print(f"\nsecret leak search: {len(places)} places searched {counts}, {len(searched)} forms")
     assert len(places) >= MIN_PLACES_SEARCHED

@@ -175,6 +175,22 @@ async def test_failed_logins_are_logged_without_the_password_and_limited(
     assert not any("guess-42" in line for line in failures)
 
 
+async def test_malformed_credentials_count_as_failed_logins(
+    app: Any, client: httpx.AsyncClient, caplog: Any
+) -> None:
+    app.state.login_guard.per_minute = 4
+    caplog.set_level(logging.WARNING, logger="omnirelay.auth")
+    malformed = ["Basic !!!", "Basic " + "YWRtaW4=", "Bearer no-dot", "Digest x"]  # "admin"
+    answers = [
+        (await client.get("/admin/v1/events", headers={"authorization": h}, auth=None)).status_code
+        for h in [*malformed, "Basic !!!"]
+    ]
+    assert answers == [401] * 4 + [429]
+    assert (await client.get("/admin/v1/events")).status_code == 429  # the right one too
+    failures = [r.getMessage() for r in caplog.records if r.name == "omnirelay.auth"]
+    assert len(failures) == 4 and all("authentication failed" in line for line in failures)
+
+
 def test_keys_cli_creates_lists_and_revokes(settings: Any, monkeypatch: Any) -> None:
     from omnirelay import config
     from omnirelay.cli import app as cli
