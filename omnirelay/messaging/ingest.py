@@ -21,17 +21,19 @@ from omnirelay.errors import Conflict, Forbidden, InvalidInput
 from omnirelay.messaging import repository
 from omnirelay.messaging.rules import MessagingEvent, RuleSet
 from omnirelay.messaging.schemas import DecisionOut, EventIn
-from omnirelay.messaging.service import Recorded, StoredEvent, decide
+from omnirelay.messaging.service import KNOWN_TRAITS, Recorded, StoredEvent, decide, fits_column
 from omnirelay.models import (
     BEHAVIOURAL_SOURCE,
     EventProperties,
     EventStatus,
+    EventTraits,
     MessageDecision,
     table_of,
 )
 from omnirelay.security import Principal
 
 EVENT_PROPERTIES = table_of(EventProperties)
+EVENT_TRAITS = table_of(EventTraits)
 
 
 def parse_event(document: Any) -> EventIn:
@@ -86,8 +88,20 @@ def resolve_storefront(session: Session, code: str | None, principal: Principal)
     return storefront_id
 
 
-def known_properties(event_id: int, properties: dict[str, Any]) -> dict[str, Any] | None:
-    """The row of ``event_properties``: each known property that has the column's kind."""
+def known_traits(traits: dict[str, Any]) -> dict[str, Any] | None:
+    """The row of ``event_traits`` (without its event id): each known trait that has its
+    column's kind and fits it."""
+    row = {
+        name: value if fits_column(name, value) else None
+        for name in KNOWN_TRAITS
+        for value in (traits.get(name),)
+    }
+    return row if any(value is not None for value in row.values()) else None
+
+
+def known_properties(properties: dict[str, Any]) -> dict[str, Any] | None:
+    """The row of ``event_properties`` (without its event id): each known property that
+    has the column's kind."""
 
     def text(name: str, length: int) -> str | None:
         value = properties.get(name)
@@ -104,9 +118,7 @@ def known_properties(event_id: int, properties: dict[str, Any]) -> dict[str, Any
         "currency": text("currency", 10),
         "plan": text("plan", 100),
     }
-    if all(value is None for value in row.values()):
-        return None
-    return {"event_id": event_id} | row
+    return None if all(value is None for value in row.values()) else row
 
 
 def decision_out(record: MessageDecision | Recorded) -> DecisionOut:
@@ -137,6 +149,15 @@ def post_event(
     code = event.storefront_id or default_storefront
     storefront_id = resolve_storefront(session, code, principal)
     key = dedupe_key(event)
+    properties = event.properties or {}
+    details = {
+        table: row
+        for table, row in (
+            (EVENT_PROPERTIES, known_properties(properties)),
+            (EVENT_TRAITS, known_traits(event.user_traits or {})),
+        )
+        if row is not None
+    }
     new_id = repository.insert_event(
         session,
         {
@@ -150,6 +171,7 @@ def post_event(
             "user_id": event.user_id,
             "event_time": event.event_timestamp,
         },
+        details,
     )
     if new_id is None:
         found = repository.stored_event_id(session, storefront_id, event.event_type, key)
@@ -170,10 +192,6 @@ def post_event(
         return decision_out(earlier), False
 
     event_id = new_id
-    properties = event.properties or {}
-    row = known_properties(event_id, properties)
-    if row is not None:
-        repository.run(session, EVENT_PROPERTIES.insert(), row)
     stored = StoredEvent(
         id=event_id,
         storefront_id=storefront_id,

@@ -9,7 +9,19 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import (
+    Row,
+    Table,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -80,14 +92,71 @@ def _insert_event(dialect: str) -> Any:
     return statement if dialect in MARIADB else statement.returning(EVENTS.c.id)
 
 
-def insert_event(session: Session, values: dict[str, Any]) -> int | None:
-    """Insert an event unless its key is taken: its new id, or None (see
-    ``insert_unless_present``); one statement."""
-    dialect = _dialect(session)
+def insert_event(
+    session: Session, values: dict[str, Any], details: Mapping[Table, dict[str, Any]] | None = None
+) -> int | None:
+    """Insert an event unless its key is taken, with its 1:1 detail rows (``details``: a
+    row per table, without ``event_id``): the new id, or None and nothing inserted (see
+    ``insert_unless_present``). On PostgreSQL one statement writes them all."""
+    dialect, details = _dialect(session), details or {}
+    if dialect == "postgresql" and details:
+        statement = _insert_event_with_details(tuple(details))
+        params = dict(values)
+        for table, row in details.items():
+            params |= {f"{table.name}_{name}": value for name, value in row.items()}
+        return run(session, statement, params).scalar()
     result = run(session, _insert_event(dialect), values)
     if dialect in MARIADB:
-        return int(result.lastrowid) if result.rowcount == 1 else None
-    return result.scalar()
+        new_id = int(result.lastrowid) if result.rowcount == 1 else None
+    else:
+        new_id = result.scalar()
+    if new_id is not None:
+        for table, row in details.items():
+            run(session, _insert_detail(table), {"event_id": new_id} | row)
+    return new_id
+
+
+@functools.cache
+def _insert_detail(table: Table) -> Any:
+    return table.insert()
+
+
+EVENT_COLUMNS = (
+    "event_id",
+    "storefront_id",
+    "storefront_code",
+    "event_type",
+    "event_payload",
+    "source_system",
+    "status",
+    "user_id",
+    "event_time",
+)
+
+
+@functools.cache
+def _insert_event_with_details(tables: tuple[Table, ...]) -> Any:
+    """``WITH e AS (INSERT INTO marketing_events ... ON CONFLICT DO NOTHING RETURNING id),
+    d1 AS (INSERT INTO <detail> SELECT e.id, ... FROM e) ... SELECT id FROM e``: a taken
+    key inserts no event, so no detail either. Parameters: the event's columns, and each
+    detail column as ``<table>_<column>``."""
+    event = (
+        postgresql.insert(EVENTS)
+        .values({name: bindparam(name, type_=EVENTS.c[name].type) for name in EVENT_COLUMNS})
+        .on_conflict_do_nothing()
+        .returning(EVENTS.c.id)
+        .cte("new_event")
+    )
+    statement = select(event.c.id)
+    for table in tables:
+        columns = [c for c in table.c if c.name != "event_id"]
+        source = select(
+            event.c.id,
+            *(cast(bindparam(f"{table.name}_{c.name}", type_=c.type), c.type) for c in columns),
+        )
+        detail = table.insert().from_select(["event_id", *(c.name for c in columns)], source)
+        statement = statement.add_cte(detail.cte(f"new_{table.name}"))
+    return statement
 
 
 def stored_event_id(

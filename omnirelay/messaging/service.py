@@ -75,7 +75,7 @@ def profile_traits(values: Mapping[Any, Any]) -> dict[str, Any]:
     return traits
 
 
-def _fits_column(name: str, value: Any) -> bool:
+def fits_column(name: str, value: Any) -> bool:
     length = KNOWN_TRAITS[name]
     if length is None:
         return isinstance(value, bool)
@@ -97,14 +97,14 @@ def profile_changes(
     if merged == known:
         return None
     values: dict[str, Any] = {
-        name: value if value is not None and _fits_column(name, value) else None
+        name: value if value is not None and fits_column(name, value) else None
         for name in KNOWN_TRAITS
         for value in (merged.get(name),)
     }
     other = {
         name: value
         for name, value in merged.items()
-        if name not in KNOWN_TRAITS or not _fits_column(name, value)
+        if name not in KNOWN_TRAITS or not fits_column(name, value)
     }
     values["other"] = other or None
     values["updated_at"] = datetime.now(UTC)
@@ -119,7 +119,7 @@ def _profile_after(session: Session, stored: StoredEvent) -> dict[str, Any]:
     has its column, else read, merged here and written back."""
     event, key = stored.event, (stored.storefront_id, stored.event.user_id)
     given = {name: value for name, value in event.user_traits.items() if value is not None}
-    if not all(name in KNOWN_TRAITS and _fits_column(name, value) for name, value in given.items()):
+    if not all(name in KNOWN_TRAITS and fits_column(name, value) for name, value in given.items()):
         profile = repository.lock_profile(session, *key)
         known = profile_traits(profile._mapping)
         changes = profile_changes(profile, known, event)

@@ -16,6 +16,7 @@ from omnirelay.models.event import BEHAVIOURAL_SOURCE, EventStatus, MarketingEve
 from omnirelay.models.message_send import MessageSend, MessageSendStatus
 from omnirelay.models.messaging import (
     EventProperties,
+    EventTraits,
     MessageCapSlot,
     MessageDecision,
     MessageInbox,
@@ -60,6 +61,7 @@ __all__ = [
     "DeliveryStatus",
     "EventProperties",
     "EventStatus",
+    "EventTraits",
     "Market",
     "MarketingEvent",
     "MessageCapSlot",

@@ -58,7 +58,31 @@ class EventProperties(Base):
     plan: Mapped[str | None] = mapped_column(String(100))
 
 
-class UserTraits(Base):
+class KnownTraitColumns:
+    """The traits kept as columns (``messaging.service.KNOWN_TRAITS`` names their lengths)."""
+
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    country: Mapped[str | None] = mapped_column(String(50))
+    marketing_opt_in: Mapped[bool | None] = mapped_column(Boolean, index=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    risk_segment: Mapped[str | None] = mapped_column(String(50), index=True)
+
+
+class EventTraits(KnownTraitColumns, Base):
+    """The known ``user_traits`` an event carried, one row per event (1:1), as seed 002
+    keeps them: what the producer said of the user at that event, queryable by column
+    (``user_traits`` holds the profile built from them). A value of the wrong kind or too
+    long for its column is left out here (NULL); the raw payload keeps it."""
+
+    __tablename__ = "event_traits"
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("marketing_events.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class UserTraits(KnownTraitColumns, Base):
     """The latest known traits of a user of a storefront: what an event without (some of
     its) ``user_traits`` is evaluated with. Known traits are columns; the rest is ``other``.
     ``traits_at`` is the timestamp of the newest event that set them: an older event fills
@@ -70,12 +94,6 @@ class UserTraits(Base):
         ForeignKey("storefronts.id", ondelete="CASCADE"), primary_key=True
     )
     user_id: Mapped[str] = mapped_column(CaseSensitiveString(255), primary_key=True)
-    email: Mapped[str | None] = mapped_column(String(320))
-    phone: Mapped[str | None] = mapped_column(String(50))
-    country: Mapped[str | None] = mapped_column(String(50))
-    marketing_opt_in: Mapped[bool | None] = mapped_column(Boolean, index=True)
-    timezone: Mapped[str | None] = mapped_column(String(64))
-    risk_segment: Mapped[str | None] = mapped_column(String(50), index=True)
     other: Mapped[dict[str, Any] | None] = mapped_column(JSONText())
     traits_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(
@@ -163,6 +181,7 @@ __all__ = [
     "RULE_NAME_LENGTH",
     "TEMPLATE_NAME_LENGTH",
     "EventProperties",
+    "EventTraits",
     "MessageCapSlot",
     "MessageDecision",
     "MessageInbox",

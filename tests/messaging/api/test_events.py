@@ -11,6 +11,7 @@ from sqlalchemy import select
 from omnirelay.models import (
     BEHAVIOURAL_SOURCE,
     EventProperties,
+    EventTraits,
     MarketingEvent,
     MessageDecision,
     MessageSuppression,
@@ -88,10 +89,46 @@ async def test_the_seed_example_is_stored_decided_and_its_send_enqueued(
         assert properties is not None
         assert (properties.failure_reason, properties.attempt_number) == ("INSUFFICIENT_FUNDS", 1)
         assert (properties.amount, properties.currency) == (29.99, "USD")
+        traits = await session.get(EventTraits, answer["event_id"])
+        assert traits is not None
+        assert (traits.email, traits.country, traits.marketing_opt_in) == (
+            "john.doe@example.com",
+            "US",
+            True,
+        )
         decision = (await session.execute(select(MessageDecision))).scalar_one()
         assert send.decision_id == decision.id
         assert decision.rules_version and decision.explanation is not None
         assert decision.explanation["matched_rule"] == "insufficient_funds_email"
+
+
+async def test_each_event_keeps_its_own_known_traits_and_properties_as_columns(
+    client: httpx.AsyncClient, storefront: int, sent: SendRecorder, clock: Clock, sessionmaker: Any
+) -> None:
+    """Seed 002's 1:1 rows: the traits an event carried, not the profile's later ones;
+    values of the wrong kind or too long are NULL (the raw payload keeps them); an event
+    without known traits or properties has no row; a re-post writes none."""
+    first = await post(client, event(traits={"country": "US", "marketing_opt_in": False}))
+    odd = {"email": "x" * 400, "marketing_opt_in": "yes", "timezone": "Europe/Paris"}
+    second = await post(
+        client, event(at="2024-01-16T10:30:00Z", traits=odd, properties={"attempt_number": 2**40})
+    )
+    bare = await post(client, event(at="2024-01-17T10:30:00Z", properties={"other": 1}))
+    await post(client, event(traits={"country": "US", "marketing_opt_in": False}))  # again
+    async with sessionmaker() as session:
+        rows = {r.event_id: r for r in (await session.execute(select(EventTraits))).scalars()}
+        props = (await session.execute(select(EventProperties))).scalars().all()
+    assert set(rows) == {first["event_id"], second["event_id"]}
+    kept = rows[first["event_id"]]
+    assert (kept.country, kept.marketing_opt_in, kept.email) == ("US", False, None)
+    odd_row = rows[second["event_id"]]
+    assert (odd_row.email, odd_row.marketing_opt_in, odd_row.timezone) == (
+        None,
+        None,
+        "Europe/Paris",
+    )
+    assert bare["event_id"] not in rows
+    assert props == []  # 2**40 does not fit attempt_number; "other" is not a known property
 
 
 async def test_once_per_calendar_day_is_the_events_own_utc_date(
