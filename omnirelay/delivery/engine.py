@@ -224,11 +224,12 @@ class DeliveryEngine:
                 await run_transaction(self.sessionmaker, write)
                 break
             except Exception as exc:
+                if is_row_error(exc):  # a kind's settling (or a bug) refused: see below
+                    await self._record_apart(record, plans, exc)
+                    break
                 # on shutdown the wait is bounded: the lease then runs out and the batch is
                 # claimed again, rather than the process never stopping during an outage
-                if is_row_error(exc) or (
-                    self.stopping.is_set() and delay >= RECORD_RETRY_MAX_SECONDS
-                ):
+                if self.stopping.is_set() and delay >= RECORD_RETRY_MAX_SECONDS:
                     raise
                 log.warning(
                     "recording %d outcomes failed (%s); trying again in %.1f s",
@@ -239,3 +240,35 @@ class DeliveryEngine:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECORD_RETRY_MAX_SECONDS)
         record.count(self.metrics)
+
+    async def _record_apart(
+        self,
+        record: recording.BatchRecord,
+        plans: Mapping[str, tuple[DeliveryKind, list[ClaimedDelivery], Plan]],
+        error: Exception,
+    ) -> None:
+        """The pass's outcomes written without its kinds' settling, each kind then settled
+        in a transaction of its own: what was sent stays recorded (it is not sent again)
+        when one kind's settling fails on a row, and the other kinds still settle. When
+        the outcomes themselves cannot be written, the error is raised."""
+        log.error("recording a pass failed on a row (%s); recording it apart", type(error).__name__)
+        await run_transaction(self.sessionmaker, record.write)
+        for kind, members, plan in plans.values():
+
+            def settle(
+                session: Session,
+                kind: DeliveryKind = kind,
+                members: Any = members,
+                context: Any = plan.context,
+            ) -> None:
+                kind.settle(session, record, members, context)
+
+            try:
+                await run_transaction(self.sessionmaker, settle)
+            except Exception as exc:
+                log.exception(
+                    "%s: settling %d deliveries failed (%s)",
+                    kind.name,
+                    len(members),
+                    type(exc).__name__,
+                )

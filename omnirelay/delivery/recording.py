@@ -50,6 +50,12 @@ def redactor_of(request: PreparedRequest) -> Redactor:
     return request_redactor(request.url, request.headers, request.secrets)
 
 
+def storable(text: str | None) -> str | None:
+    """``text`` as every database stores it: PostgreSQL's text holds no NUL character, and
+    a platform's answer (or an error quoting it) may carry one. Written as ``\\u0000``."""
+    return text.replace("\x00", "\\u0000") if text and "\x00" in text else text
+
+
 def _request_row(sent: SentRequest) -> dict[str, Any]:
     """The request as the audit keeps it. Its headers are not kept: they carry the
     credentials of most platforms, and the audit needs none of them."""
@@ -61,12 +67,12 @@ def _request_row(sent: SentRequest) -> dict[str, Any]:
     return {
         "destination_code": code,
         "method": request.method,
-        "url": redactor.scrub_url(request.url),
-        "request_body": redactor.scrub(body),
+        "url": storable(redactor.scrub_url(request.url)),
+        "request_body": storable(redactor.scrub(body)),
         "event_count": len(request.delivery_ids),
         "http_status": sent.result.status_code,
-        "response_body": response[:RESPONSE_LIMIT] or None,
-        "error": redactor.scrub(sent.result.error),
+        "response_body": storable(response[:RESPONSE_LIMIT]) or None,
+        "error": storable(redactor.scrub(sent.result.error)),
         "duration_ms": sent.duration_ms,
     }
 
@@ -256,7 +262,7 @@ def plan_record(
             if o.result is not None and o.outcome == Outcome.DELIVERED
         }
         for (outcome, raw_error, retry_after), members in verdicts.items():
-            error = redactor.scrub(raw_error)
+            error = storable(redactor.scrub(raw_error))
             if outcome not in (Outcome.SPLIT, Outcome.RESEND, Outcome.NEXT_STEP):  # decided later
                 record.settle(members, outcome, error, retry_after, status_code)
             record.attempted(
@@ -272,7 +278,8 @@ def plan_record(
     decided: dict[tuple[str, str | None], list[ClaimedDelivery]] = defaultdict(list)
     for delivery_id, decision in report.decided.items():
         decided[decision].append(deliveries[delivery_id])
-    for (verdict, error), members in decided.items():
+    for (verdict, raw), members in decided.items():
+        error = storable(raw)
         if verdict == "skipped":
             record.change(
                 members,

@@ -162,11 +162,28 @@ _EVENT_COLUMNS = (
 )
 
 
-async def load_events(session: AsyncSession, event_ids: Iterable[int]) -> dict[int, StoredEvent]:
+async def load_events(
+    session: AsyncSession, event_ids: Iterable[int]
+) -> tuple[dict[int, StoredEvent], dict[int, str]]:
+    """The events, and why each one that cannot be sent cannot (a stored payload that no
+    longer reads as a JSON object, edited after it was accepted): that event's problem
+    alone, never its batch's."""
     rows = await session.execute(
         select(*_EVENT_COLUMNS).where(id_in(session, MarketingEvent.id, set(event_ids)))
     )
-    return {row[0]: StoredEvent(*row[:6], orjson.loads(row[6]), row[6]) for row in rows}
+    events: dict[int, StoredEvent] = {}
+    unreadable: dict[int, str] = {}
+    for row in rows:
+        try:
+            payload = orjson.loads(row[6])
+        except orjson.JSONDecodeError as exc:
+            unreadable[row[0]] = f"the stored payload is not JSON: {exc}"[:300]
+            continue
+        if not isinstance(payload, dict):
+            unreadable[row[0]] = "the stored payload is not a JSON object"
+            continue
+        events[row[0]] = StoredEvent(*row[:6], payload, row[6])
+    return events, unreadable
 
 
 async def resolve_destinations(

@@ -87,18 +87,27 @@ class RelayKind(DeliveryKind):
             d.event_id for d in deliveries if d.event_id is not None and d.event_id not in known
         }
         unresolved = [d for d in deliveries if d.destination_key not in destinations]
+        plan = Plan(context=known.keys())
         if missing or unresolved:
             async with read() as session:
                 if missing:
-                    events |= await load_events(session, missing)
+                    loaded, unreadable = await load_events(session, missing)
+                    events |= loaded
+                    plan.decided |= {
+                        d.id: (Outcome.PERMANENT.value, unreadable[d.event_id])
+                        for d in deliveries
+                        if d.event_id in unreadable
+                    }
                 if unresolved:
                     destinations |= await resolve_destinations(session, unresolved, self.vault)
         groups: dict[tuple[str, str, int | None], list[ClaimedDelivery]] = defaultdict(list)
         for d in deliveries:
             groups[(d.destination_code, d.destination_key, d.storefront_id)].append(d)
         # events routed in this pass have all their deliveries here: no query to sum up
-        plan = Plan(context=known.keys())
         for (code, _, _), members in groups.items():
+            members = [d for d in members if d.id not in plan.decided]
+            if not members:
+                continue
             destination = destination_for(members[0], destinations)
             batch = self._batch(code, destination, members, events, plan.decided)
             if batch is not None:

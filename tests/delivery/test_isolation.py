@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from cryptography.fernet import Fernet
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from omnirelay.destinations import get_destination
-from omnirelay.models import MarketingEvent, PlatformCredential
-from omnirelay.sandbox.core import SANDBOX
+from omnirelay.models import DeliveryRequest, MarketingEvent, PlatformCredential
+from omnirelay.pipeline import create_worker
+from omnirelay.relay.kind import RelayKind
+from omnirelay.sandbox.core import SANDBOX, FaultConfig
 from omnirelay.security import Vault
 from tests.delivery.helpers import (
     add_platform,
@@ -19,6 +22,7 @@ from tests.delivery.helpers import (
     customer_event,
     deliveries,
     events,
+    make_all_due,
     post_events,
 )
 
@@ -179,3 +183,79 @@ async def test_an_event_that_cannot_be_routed_is_set_aside_and_the_rest_are_rout
     assert "deliveries of this event already exist" in (poisoned.status_detail or "")
     assert {e.status for e in by_event.values()} == {"delivered"}
     assert sum(len(r.body["data"]) for r in SANDBOX.recorded("meta")) == 4  # no copy of #1
+
+
+async def test_an_answer_holding_a_nul_character_is_recorded(app, client, sessionmaker) -> None:
+    """PostgreSQL's text cannot hold NUL. An answer carrying one (unreadable: retried) is
+    still recorded, the character written as \\u0000; before, the whole pass's record
+    failed and its deliveries stayed in flight, to be sent again after every lease."""
+    await add_storefront(client)
+    await add_platform(client, "meta")
+    answers = [
+        httpx.Response(200, text='{"events_received": 3}\x00'),
+        httpx.Response(200, json={"events_received": 3}),
+    ]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0)
+
+    await post_events(client, [customer_event(n) for n in range(3)])
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as platform:
+        state = app.state
+        worker = create_worker(
+            state.settings, state.sessionmaker, state.vault, state.metrics, client=platform
+        )
+        await worker.drain()
+        assert _by_code(await deliveries(sessionmaker)) == {"meta": {("pending", 1)}}
+        await make_all_due(sessionmaker)
+        await worker.drain()
+    assert answers == []
+    assert _by_code(await deliveries(sessionmaker)) == {"meta": {("delivered", 2)}}
+    async with sessionmaker() as session:
+        rows = (await session.execute(select(DeliveryRequest.response_body))).scalars().all()
+    assert any("\\u0000" in (body or "") for body in rows)
+
+
+async def test_a_kind_whose_settling_fails_keeps_what_was_sent_recorded(
+    client, sessionmaker, worker, monkeypatch
+) -> None:
+    """Settling (the relay's event summary here) failing on a row must not drop the
+    pass's outcomes, or what was sent is sent again after every lease."""
+    await add_storefront(client)
+    await add_platform(client, "meta")
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise ValueError("a bug while settling")
+
+    monkeypatch.setattr(RelayKind, "settle", broken)
+    await post_events(client, [customer_event(n) for n in range(3)])
+    await worker.drain()
+    await make_all_due(sessionmaker)
+    await worker.drain()
+    assert _by_code(await deliveries(sessionmaker)) == {"meta": {("delivered", 1)}}
+    assert len(SANDBOX.recorded("meta")) == 1
+
+
+async def test_a_stored_payload_that_no_longer_reads_fails_only_its_event(
+    client, sessionmaker, worker
+) -> None:
+    """An event's payload edited in the database after it was accepted (so no longer JSON)
+    is that event's permanent failure, with the reason; the rest of its batch is sent."""
+    await add_storefront(client)
+    await add_platform(client, "meta")
+    await post_events(client, [customer_event(n) for n in range(4)])
+    SANDBOX.faults["meta"] = FaultConfig(kind="503")
+    await worker.drain()  # routed, tried once: waiting to retry, the events read again then
+    SANDBOX.faults.clear()
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            update(MarketingEvent)
+            .where(MarketingEvent.event_id == "ORD00000002")
+            .values(event_payload="not json {")
+        )
+    await make_all_due(sessionmaker)
+    await worker.drain()
+    rows = await deliveries(sessionmaker)
+    states = {(d.status, d.last_error.split(":")[0] if d.status == "dead" else None) for d in rows}
+    assert states == {("delivered", None), ("dead", "the stored payload is not JSON")}
+    assert sum(d.status == "delivered" for d in rows) == 3
