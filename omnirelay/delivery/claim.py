@@ -53,9 +53,6 @@ class Lease:
     def starting(cls, worker_id: str, now: datetime, seconds: float) -> Lease:
         return cls(worker_id, now + timedelta(seconds=seconds))
 
-    def renewed(self, now: datetime, seconds: float) -> Lease:
-        return Lease(self.worker_id, now + timedelta(seconds=seconds))
-
     def claim_values(self, now: datetime) -> dict[str, object]:
         return {
             "status": DeliveryStatus.IN_FLIGHT.value,

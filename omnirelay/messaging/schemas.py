@@ -138,12 +138,6 @@ class AuditOut(BaseModel):
     offset: int
 
 
-class RulesProblem(BaseModel):
-    rule: str
-    field: str
-    problem: str
-
-
 class RulesLoaded(BaseModel):
     version: str
     rules: int

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
-from types import MappingProxyType
 
 from omnirelay.trafficking.taxonomy import Taxonomy
 from omnirelay.trafficking.translators import platform_key
@@ -34,29 +31,10 @@ def unregister_translator(platform: str) -> None:
     _TRANSLATORS.pop(platform_key(platform), None)
 
 
-def translators() -> Mapping[str, Translator]:
-    return MappingProxyType(_TRANSLATORS)
-
-
 def translator_for(platform: str) -> Translator | None:
     """The registered translator of a channel's platform, named as the deploy names it
     (``omnirelay.trafficking.translators.platform_key``)."""
     return _TRANSLATORS.get(platform_key(platform))
-
-
-@contextmanager
-def registered(translator: Translator) -> Iterator[Translator]:
-    """``translator`` registered for the block, the one it replaced put back after."""
-    platform = platform_key(translator.platform)
-    previous = _TRANSLATORS.get(platform)
-    register_translator(translator)
-    try:
-        yield translator
-    finally:
-        if previous is None:
-            unregister_translator(platform)
-        else:
-            register_translator(previous)
 
 
 def load_platform_translators() -> int:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select
@@ -43,8 +43,6 @@ from omnirelay.models import (
 )
 from omnirelay.trafficking import schemas as s
 from omnirelay.trafficking.taxonomy import GeneratedName, Taxonomy, TaxonomyError
-
-ModelT = TypeVar("ModelT")
 
 
 class DuplicateName(OmniRelayError):

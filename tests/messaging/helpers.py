@@ -76,3 +76,8 @@ def clause(field: str, operator: str, value: Any = ..., **event: Any) -> Verdict
     if value is not ...:
         condition["value"] = value
     return verdict(condition, **event)
+
+
+def global_cap(decision: Any) -> Any:
+    """The marketing cap across rules among a decision's limits (None when it has none)."""
+    return next((limit for limit in decision.rate_limits if limit.rule_name is None), None)

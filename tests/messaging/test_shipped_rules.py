@@ -21,7 +21,7 @@ from omnirelay.messaging.rules import (
     load_rules,
     template_names,
 )
-from tests.messaging.helpers import make_event, ts
+from tests.messaging.helpers import global_cap, make_event, ts
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 NONE = InMemoryPriorEvents()
@@ -91,7 +91,7 @@ def test_the_seed_example_sends_the_insufficient_funds_email(rules: RuleSet) -> 
     assert decision.suppression_key == SuppressionKey(
         "user_12345", "insufficient_funds_email", "2024-01-15", ReasonCode.SUPPRESSED_CALENDAR_DAY
     )
-    assert decision.global_cap is not None and decision.global_cap.count == 3
+    assert global_cap(decision) is not None and global_cap(decision).count == 3
 
 
 def test_insufficient_funds_is_once_per_utc_calendar_day(rules: RuleSet) -> None:

@@ -64,3 +64,21 @@ async def test_times_that_cannot_be_converted_to_utc_are_422(client: httpx.Async
         assert page.json()["total"] == total, params
         replay = await client.post("/admin/v1/deliveries/replay", json=params)
         assert replay.status_code == 200, replay.text
+
+
+async def test_events_are_found_by_their_order_id_and_read_by_their_internal_id(
+    client: httpx.AsyncClient,
+) -> None:
+    """As the README shows: ``?event_id=`` is the source event id (the order id), and each
+    item's ``id`` is the internal id ``GET /admin/v1/events/{id}`` takes."""
+    await create_storefronts(client, "bosley")
+    posted = await client.post("/v1/events", json=envelope([order_event(n) for n in (1, 2, 3)]))
+    assert posted.json()["accepted"] == 3
+    page = await client.get("/admin/v1/events", params={"event_id": "2025020100000002"})
+    assert page.status_code == 200, page.text
+    [item] = page.json()["items"]
+    assert item["event_id"] == "2025020100000002"
+    detail = await client.get(f"/admin/v1/events/{item['id']}")
+    assert detail.status_code == 200 and detail.json()["event_id"] == "2025020100000002"
+    none = await client.get("/admin/v1/events", params={"event_id": "2025020199999999"})
+    assert none.json()["items"] == [] and none.json()["total"] == 0

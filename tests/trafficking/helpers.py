@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
+
+from omnirelay.trafficking import qa
+from omnirelay.trafficking.translators.base import Translator
+
+
+@contextmanager
+def registered(translator: Translator) -> Iterator[Translator]:
+    """``translator`` registered for QA during the block, the one it replaced put back."""
+    previous = qa.translator_for(translator.platform)
+    qa.register_translator(translator)
+    try:
+        yield translator
+    finally:
+        if previous is None:
+            qa.unregister_translator(translator.platform)
+        else:
+            qa.register_translator(previous)
 
 
 async def created(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -32,10 +32,10 @@ from omnirelay.pipeline import create_worker
 from omnirelay.sandbox.campaigns import CAMPAIGNS, AfterCreateFault
 from omnirelay.sandbox.core import SANDBOX, FaultConfig
 from omnirelay.trafficking.platforms import client_for
-from omnirelay.trafficking.platforms.base import PlatformCredentials, Verdict, run_deploy
+from omnirelay.trafficking.platforms.base import PlatformCredentials, Verdict
 from omnirelay.trafficking.tickets import draft_of
 from tests.trafficking.helpers import campaign, created, master_data
-from tests.trafficking.platforms.conftest import ACCOUNTS, CONFIGS, SANDBOX_PREFIX
+from tests.trafficking.platforms.conftest import ACCOUNTS, CONFIGS, SANDBOX_PREFIX, run_deploy
 
 TOKEN = "deploy/token+with=odd&chars"
 DEV_TOKEN = "google-developer-token"

@@ -98,11 +98,6 @@ class Decision:
     prior_events: dict[str, datetime | None] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # e.g. an unknown time zone replaced by the default
 
-    @property
-    def global_cap(self) -> RateLimit | None:
-        """The marketing cap across rules, when it applies to this send."""
-        return next((limit for limit in self.rate_limits if limit.rule_name is None), None)
-
     def explain(self) -> str:
         """Every step, one per line: the rules considered, the decision, what to claim."""
         lines = [

@@ -10,19 +10,18 @@ campaign up by name, create its budget, create it), each step's outcome fed into
         outcomes.append(client.classify(step, await send(step.request)))
     step.outcome  # Done: created / exists / throttled / backoff / failed
 
-``run_deploy`` is that loop. A delivery kind can run it inside one attempt, or one step per
-attempt by keeping ``[o.as_dict() for o in outcomes]`` in the delivery's result and reading
-them back with ``StepOutcome.from_dict``; ``Done.delivery_outcome`` says what the engine
-does next. ``retried`` is true when an earlier attempt may have reached the platform: then
-a client without an idempotency key looks the campaign up by its exact name first. The
-deploy kind always says so: a worker killed after the platform created the campaign
-records no attempt, and a redeploy after a failure is a new task.
+The deploy kind runs that loop inside one attempt, one request of the engine per step;
+``Done.delivery_outcome`` says what the engine does next. ``retried`` is true when an
+earlier attempt may have reached the platform: then a client without an idempotency key
+looks the campaign up by its exact name first. The deploy kind always says so: a worker
+killed after the platform created the campaign records no attempt, and a redeploy after a
+failure is a new task.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -100,27 +99,6 @@ class StepOutcome:
     retry_after: float | None = None
     reason: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "verdict": self.verdict.value,
-            "platform_id": self.platform_id,
-            "retry_after": self.retry_after,
-            "reason": self.reason,
-            "data": dict(self.data),
-        }
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> StepOutcome:
-        return cls(
-            step=str(values["step"]),
-            verdict=Verdict(values["verdict"]),
-            platform_id=values.get("platform_id"),
-            retry_after=values.get("retry_after"),
-            reason=values.get("reason"),
-            data=dict(values.get("data") or {}),
-        )
 
 
 @dataclass(frozen=True)
@@ -230,10 +208,6 @@ def last_final(outcomes: Sequence[StepOutcome]) -> Done | None:
     return None
 
 
-def found_id(outcomes: Sequence[StepOutcome], step: str) -> str | None:
-    return next((o.platform_id for o in outcomes if o.step == step and o.platform_id), None)
-
-
 def lookup_then_create(
     outcomes: Sequence[StepOutcome],
     retried: bool,
@@ -253,22 +227,3 @@ def lookup_then_create(
         if cursor:
             return lookup(str(cursor))
     return create()
-
-
-Send = Callable[[PreparedRequest], Awaitable[HttpResult]]
-
-
-async def run_deploy(
-    client: CampaignClient,
-    draft: CampaignDraft,
-    creds: PlatformCredentials,
-    send: Send,
-    retried: bool = False,
-) -> tuple[Done, list[StepOutcome]]:
-    """Every step of one deploy, in order; the outcome and the steps' outcomes."""
-    outcomes: list[StepOutcome] = []
-    while True:
-        step = client.next_step(draft, creds, outcomes, retried)
-        if isinstance(step, Done):
-            return step, outcomes
-        outcomes.append(client.classify(step, await send(step.request)))

@@ -226,8 +226,3 @@ class Taxonomy:
         if found:
             raise TaxonomyError(found)
         return GeneratedName(name, fields, self.version)
-
-    def with_channel(self, fields: Mapping[str, str], channel_platform: str) -> str:
-        """The name ``fields`` give with another channel (what a ticket deploys)."""
-        values = dict(fields) | {"channel_platform": channel_platform.strip().upper()}
-        return self.spec.delimiter.join(values[name] for name in self.field_names)

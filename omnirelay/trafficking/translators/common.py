@@ -10,7 +10,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from omnirelay.trafficking.translators.base import CampaignDraft, QaProblem
 
@@ -144,7 +143,3 @@ def to_micros(amount: Decimal) -> int:
 
 def iso_day_start(day: date) -> str:
     return f"{day.isoformat()}T00:00:00Z"
-
-
-def config_list(draft: CampaignDraft, key: str) -> Any:
-    return draft.payload_config.get(key)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from tests.messaging.helpers import ts
 
 CONFIG = Path(__file__).resolve().parents[3] / "config"
 NOW = ts("2026-01-15T12:00:00Z")  # the order events' day, outside quiet hours
+OPTED_IN_TRAITS = {"email": "c9@example.com", "marketing_opt_in": True}
 
 
 def _copy_with_thank_you(target: Path) -> Path:
@@ -165,3 +167,44 @@ async def test_behavioural_events_reach_a_platform_only_when_it_names_their_type
     # meta takes every OMS type but no behavioural one; tiktok names signup_completed only
     assert sorted(rows) == sorted([("signup_completed", named), ("purchase_completed", every_type)])
     assert statuses["page_viewed"] == "skipped"
+
+
+async def test_one_oms_event_feeds_the_relay_and_the_rules_in_one_routing_pass(
+    oms_app: Any, oms_client: httpx.AsyncClient, oms_worker: Any, sent: SendRecorder
+) -> None:
+    """The routing dispatcher: each domain contributes its rows for the stored event, so
+    the same order is relayed to Meta and decided by the rules, neither taking it from the
+    other."""
+    client = oms_client
+    await add_storefront(client, "shop")
+    credential = (await add_platform(client, "meta", "shop"))["id"]
+    signup = event("signup_completed", user_id="cust-9", traits=OPTED_IN_TRAITS)
+    assert (await client.post("/events", json=signup)).status_code == 200
+    recent = (datetime.now(UTC) - timedelta(hours=1)).isoformat()  # Meta takes 7 days back
+    order = order_event(9, storefront="shop", user_id="cust-9", event_time=recent)
+    assert (await client.post("/v1/events", json=envelope([order]))).json()["accepted"] == 1
+
+    await oms_worker.drain()
+
+    async with oms_app.state.sessionmaker() as session:
+        stored = (
+            await session.execute(
+                select(MarketingEvent).where(MarketingEvent.event_id == order["order_id"])
+            )
+        ).scalar_one()
+        relayed = (
+            (await session.execute(select(Delivery).where(Delivery.event_id == stored.id)))
+            .scalars()
+            .all()
+        )
+        decision = (
+            await session.execute(
+                select(MessageDecision).where(MessageDecision.event_id == stored.id)
+            )
+        ).scalar_one()
+    assert [(d.kind, d.credential_id, d.status) for d in relayed] == [
+        ("relay", credential, "delivered")
+    ]
+    assert (decision.rule, decision.reason_code) == ("purchase_thank_you_email", "sent")
+    assert stored.status == "delivered"
+    assert [s.template_name for s in sent.sends if s.event_id == stored.id] == ["THANK_YOU_EMAIL"]

@@ -13,7 +13,12 @@ import pytest
 from omnirelay.delivery.transports import HttpTransport
 from omnirelay.destinations.base import HttpResult, PreparedRequest
 from omnirelay.sandbox.campaigns import CAMPAIGNS
-from omnirelay.trafficking.platforms.base import PlatformCredentials
+from omnirelay.trafficking.platforms.base import (
+    CampaignClient,
+    Done,
+    PlatformCredentials,
+    StepOutcome,
+)
 from omnirelay.trafficking.translators.base import CampaignDraft
 
 TOKEN = "secret-platform-token"
@@ -32,6 +37,7 @@ ACCOUNTS = {
     "PINTEREST": "549755885175",
     "GOOGLE_ADS": "123-456-7890",
 }
+PLATFORMS = list(CONFIGS)  # every platform with a deploy client
 SANDBOX_PREFIX = {
     "META": "meta",
     "TIKTOK": "tiktok",
@@ -77,3 +83,20 @@ async def send(sandbox_http: httpx.AsyncClient) -> AsyncIterator[Sender]:
 
     yield deliver
     CAMPAIGNS.reset()
+
+
+async def run_deploy(
+    client: CampaignClient,
+    draft: CampaignDraft,
+    creds: PlatformCredentials,
+    send: Sender,
+    retried: bool = False,
+) -> tuple[Done, list[StepOutcome]]:
+    """Every step of one deploy in order, as the deploy kind runs them: the outcome and
+    the steps' outcomes."""
+    outcomes: list[StepOutcome] = []
+    while True:
+        step = client.next_step(draft, creds, outcomes, retried)
+        if isinstance(step, Done):
+            return step, outcomes
+        outcomes.append(client.classify(step, await send(step.request)))

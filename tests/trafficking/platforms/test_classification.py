@@ -9,11 +9,16 @@ from typing import Any
 import pytest
 
 from omnirelay.destinations.base import HttpResult
-from omnirelay.trafficking.platforms import all_clients, client_for
+from omnirelay.trafficking.platforms import client_for
 from omnirelay.trafficking.platforms.base import PlatformCredentials, Step, StepOutcome, Verdict
-from tests.trafficking.platforms.conftest import DEV_TOKEN, TOKEN, creds_for, draft_for
+from tests.trafficking.platforms.conftest import (
+    DEV_TOKEN,
+    PLATFORMS,
+    TOKEN,
+    creds_for,
+    draft_for,
+)
 
-PLATFORMS = [client.platform for client in all_clients()]
 # a create's documented success answer, per platform
 CREATED = {
     "META": {"id": "120210000000001"},
@@ -241,13 +246,6 @@ def test_invalid_drafts_and_credentials_are_refused_before_sending(platform: str
     empty = PlatformCredentials(account_id="", access_token="")
     refused = client.next_step(draft_for(platform), empty, [])
     assert not isinstance(refused, Step) and "credentials" in (refused.outcome.reason or "")
-
-
-def test_outcomes_survive_a_round_trip_through_json() -> None:
-    outcome = StepOutcome(
-        "budget", Verdict.CONTINUE, data={"budget": "customers/1/campaignBudgets/2"}
-    )
-    assert StepOutcome.from_dict(json.loads(json.dumps(outcome.as_dict()))) == outcome
 
 
 def test_credentials_from_a_vault_entry() -> None:

@@ -10,17 +10,17 @@ import pytest
 from omnirelay.destinations.base import Outcome
 from omnirelay.sandbox.campaigns import CAMPAIGNS, AfterCreateFault
 from omnirelay.sandbox.core import SANDBOX, FaultConfig
-from omnirelay.trafficking.platforms import all_clients, client_for
-from omnirelay.trafficking.platforms.base import Verdict, run_deploy
+from omnirelay.trafficking.platforms import client_for
+from omnirelay.trafficking.platforms.base import Verdict
 from tests.trafficking.platforms.conftest import (
+    PLATFORMS,
     SANDBOX_PREFIX,
     TOKEN,
     Sender,
     creds_for,
     draft_for,
+    run_deploy,
 )
-
-PLATFORMS = [client.platform for client in all_clients()]
 
 
 def sandbox_creds(platform: str) -> Any:
