@@ -53,9 +53,10 @@ def simulate(
     event_file: Annotated[
         Path, typer.Argument(metavar="EVENT.json", help="one event, as in POST /events")
     ],
-    rules: Annotated[Path, typer.Option("--rules", help="the rules file")] = Path(
-        "config/rules.yaml"
-    ),
+    rules: Annotated[
+        Path,
+        typer.Option("--rules", envvar="RULES_FILE", help="the rules file (default: RULES_FILE's)"),
+    ] = Path("config/rules.yaml"),
     templates: TemplatesOption = None,
     prior: Annotated[
         list[str] | None,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -162,3 +164,15 @@ def test_simulate_refuses_bad_input(tmp_path: Path) -> None:
         str(CONFIG / "templates"),
     )
     assert code == 1 and "No such file or directory" in err
+
+
+def test_simulate_reads_the_rules_file_the_service_is_configured_with(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    shutil.copytree(CONFIG, tmp_path / "config")
+    rules = tmp_path / "config" / "rules.yaml"
+    rules.write_text(rules.read_text().replace("insufficient_funds_email", "funds_mail"))
+    monkeypatch.setenv("RULES_FILE", str(rules))
+    code, out, _ = run("simulate", _event_file(tmp_path))
+    assert code == 0, out
+    assert "#3 funds_mail: matched" in out
