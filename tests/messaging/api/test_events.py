@@ -378,6 +378,38 @@ async def test_an_unknown_event_type_is_stored_and_audited_as_no_rule_matched(
     assert [d["event_type"] for d in audit["decisions"]] == ["widget_spun"]
 
 
+async def test_a_rules_own_max_is_counted_by_the_database_across_posts(
+    client: httpx.AsyncClient, storefront: int, sent: SendRecorder, clock: Clock
+) -> None:
+    """payment_retry_sms: at most 2 in a rolling 24 h per user; the third is
+    suppressed_rate_limit naming the sends that hold the slots; after the window, sent."""
+    traits = OPTED_IN | {"phone": "+15555550100"}
+    retry = {"failure_reason": "CARD_DECLINED", "attempt_number": 2}
+    times = ["2024-01-15T08:00:00Z", "2024-01-15T12:00:00Z", "2024-01-16T07:59:59Z"]
+    answers = [await post(client, event(at=t, properties=retry, traits=traits)) for t in times]
+    after = await post(client, event(at="2024-01-16T08:00:01Z", properties=retry, traits=traits))
+    assert [a["matched_rule"] for a in answers] == ["payment_retry_sms"] * 3
+    assert [a["reason_code"] for a in answers] == ["sent", "sent", "suppressed_rate_limit"]
+    assert str(answers[0]["event_id"]) in answers[2]["reason"]
+    assert after["reason_code"] == "sent"  # the first send has left the window
+    assert len(sent.sends) == 3
+
+
+async def test_a_rule_with_action_none_stops_evaluation_and_is_audited(
+    client: httpx.AsyncClient, storefront: int, sent: SendRecorder, clock: Clock
+) -> None:
+    tester = {"email": "qa@test.example.com", "marketing_opt_in": True}
+    answer = await post(client, event("signup_completed", traits=tester))
+    assert (answer["matched_rule"], answer["action_type"]) == (
+        "test_accounts_receive_nothing",
+        "none",
+    )
+    assert (answer["outcome"], answer["reason_code"]) == ("none", "rule_action_none")
+    assert sent.sends == []
+    audit = await client.get("/audit/user_12345", params={"reason_code": "rule_action_none"})
+    assert audit.json()["total"] == 1
+
+
 async def test_any_event_type_name_is_stored_and_audited_never_refused(
     client: httpx.AsyncClient, storefront: int, sent: SendRecorder, clock: Clock
 ) -> None:
