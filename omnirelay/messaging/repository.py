@@ -92,28 +92,44 @@ def _insert_event(dialect: str) -> Any:
     return statement if dialect in MARIADB else statement.returning(EVENTS.c.id)
 
 
+def finds_storefront_in_insert(session: Session) -> bool:
+    """Whether ``insert_event`` looks the storefront up by its code itself (in the same
+    statement), so the caller need not read it first."""
+    return _dialect(session) == "postgresql"
+
+
 def insert_event(
-    session: Session, values: dict[str, Any], details: Mapping[Table, dict[str, Any]] | None = None
-) -> int | None:
+    session: Session,
+    values: dict[str, Any],
+    details: Mapping[Table, dict[str, Any]] | None = None,
+    *,
+    storefront_code: str | None = None,
+) -> tuple[int, int | None] | None:
     """Insert an event unless its key is taken, with its 1:1 detail rows (``details``: a
-    row per table, without ``event_id``): the new id, or None and nothing inserted (see
-    ``insert_unless_present``). On PostgreSQL one statement writes them all."""
+    row per table, without ``event_id``): its new id and storefront id, or None and
+    nothing inserted (see ``insert_unless_present``).
+
+    On PostgreSQL one statement writes them all, and with ``storefront_code`` it also
+    finds the storefront's id (``values["storefront_id"]`` is then not read): a code no
+    storefront has gives a NULL storefront id, for the caller to refuse (and roll back)."""
     dialect, details = _dialect(session), details or {}
-    if dialect == "postgresql" and details:
-        statement = _insert_event_with_details(tuple(details))
-        params = dict(values)
+    if dialect == "postgresql":
+        statement = _insert_event_at_once(tuple(details), storefront_code is not None)
+        params = dict(values) | {"storefront_lookup_code": storefront_code}
         for table, row in details.items():
             params |= {f"{table.name}_{name}": value for name, value in row.items()}
-        return run(session, statement, params).scalar()
+        found = run(session, statement, params).first()
+        return (found[0], found[1]) if found is not None else None
     result = run(session, _insert_event(dialect), values)
     if dialect in MARIADB:
         new_id = int(result.lastrowid) if result.rowcount == 1 else None
     else:
         new_id = result.scalar()
-    if new_id is not None:
-        for table, row in details.items():
-            run(session, _insert_detail(table), {"event_id": new_id} | row)
-    return new_id
+    if new_id is None:
+        return None
+    for table, row in details.items():
+        run(session, _insert_detail(table), {"event_id": new_id} | row)
+    return new_id, values["storefront_id"]
 
 
 @functools.cache
@@ -135,26 +151,39 @@ EVENT_COLUMNS = (
 
 
 @functools.cache
-def _insert_event_with_details(tables: tuple[Table, ...]) -> Any:
-    """``WITH e AS (INSERT INTO marketing_events ... ON CONFLICT DO NOTHING RETURNING id),
-    d1 AS (INSERT INTO <detail> SELECT e.id, ... FROM e) ... SELECT id FROM e``: a taken
-    key inserts no event, so no detail either. Parameters: the event's columns, and each
-    detail column as ``<table>_<column>``."""
+def _insert_event_at_once(tables: tuple[Table, ...], storefront_by_code: bool) -> Any:
+    """``WITH e AS (INSERT INTO marketing_events ... ON CONFLICT DO NOTHING RETURNING id,
+    storefront_id), d1 AS (INSERT INTO <detail> SELECT e.id, ... FROM e) ... SELECT * FROM
+    e``: a taken key inserts no event, so no detail either. Parameters: the event's
+    columns (``storefront_lookup_code`` for the storefront when ``storefront_by_code``),
+    and each detail column as ``<table>_<column>``."""
+    columns: dict[str, Any] = {
+        name: bindparam(name, type_=EVENTS.c[name].type) for name in EVENT_COLUMNS
+    }
+    if storefront_by_code:
+        columns["storefront_id"] = (
+            select(STOREFRONTS.c.id)
+            .where(STOREFRONTS.c.storefront_id == bindparam("storefront_lookup_code"))
+            .scalar_subquery()
+        )
     event = (
         postgresql.insert(EVENTS)
-        .values({name: bindparam(name, type_=EVENTS.c[name].type) for name in EVENT_COLUMNS})
+        .values(columns)
         .on_conflict_do_nothing()
-        .returning(EVENTS.c.id)
+        .returning(EVENTS.c.id, EVENTS.c.storefront_id)
         .cte("new_event")
     )
-    statement = select(event.c.id)
+    statement = select(event.c.id, event.c.storefront_id)
     for table in tables:
-        columns = [c for c in table.c if c.name != "event_id"]
+        detail_columns = [c for c in table.c if c.name != "event_id"]
         source = select(
             event.c.id,
-            *(cast(bindparam(f"{table.name}_{c.name}", type_=c.type), c.type) for c in columns),
+            *(
+                cast(bindparam(f"{table.name}_{c.name}", type_=c.type), c.type)
+                for c in detail_columns
+            ),
         )
-        detail = table.insert().from_select(["event_id", *(c.name for c in columns)], source)
+        detail = table.insert().from_select(["event_id", *(c.name for c in detail_columns)], source)
         statement = statement.add_cte(detail.cte(f"new_{table.name}"))
     return statement
 

@@ -204,6 +204,27 @@ async def test_429_waits_for_retry_after_then_succeeds(
     assert len(platform_campaigns("META")) == 1
 
 
+@pytest.mark.parametrize(("platform", "signal"), [("META", "80004"), ("TIKTOK", "40100")])
+async def test_a_throttle_the_platform_answers_in_its_body_waits_then_succeeds(
+    client: httpx.AsyncClient, worker: Any, app: Any, platform: str, signal: str
+) -> None:
+    """Meta answers a rate limit as HTTP 400 with code 80004, TikTok as HTTP 200 with code
+    40100 (the sandbox answers so): a retry, not a failed ticket."""
+    ticket = await ready_ticket(client, platform)
+    queued = await deploy(client, ticket)
+    SANDBOX.faults[SANDBOX_PREFIX[platform]] = FaultConfig(kind="throttle")
+    await worker.drain()
+    waiting = await status(client, queued["task_id"])
+    assert waiting["status"] == "RETRY", waiting
+    assert signal in waiting["result"]["error"]
+    assert (await client.get(f"/api/v1/tickets/{ticket['id']}")).json()["status"] == "READY_FOR_API"
+    SANDBOX.faults.clear()
+    await make_due(app)
+    await worker.drain()
+    assert (await status(client, queued["task_id"]))["status"] == "SUCCESS"
+    assert len(platform_campaigns(platform)) == 1
+
+
 async def test_5xx_backs_off_then_succeeds(
     client: httpx.AsyncClient, worker: Any, app: Any
 ) -> None:
