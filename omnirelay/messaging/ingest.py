@@ -156,7 +156,7 @@ def post_event(
     """The decision for the event, and whether it is new (False: a re-post)."""
     code = storefront_code(event.storefront_id or default_storefront, principal)
     # where the event's INSERT finds the storefront itself, one statement fewer
-    in_insert = repository.finds_storefront_in_insert(session)
+    in_insert = repository.inserts_in_one_statement(session)
     storefront_id = None if in_insert else storefront_id_of(session, code)
     key = dedupe_key(event)
     properties = event.properties or {}
@@ -183,6 +183,9 @@ def post_event(
         },
         details,
         storefront_code=code if in_insert else None,
+        prior=repository.PriorLookup(
+            rules.prior_event_types(event.event_type), event.event_timestamp
+        ),
     )
     if inserted is None:
         storefront_id = storefront_id or storefront_id_of(session, code)
@@ -203,12 +206,13 @@ def post_event(
             )
         return decision_out(earlier), False
 
-    event_id, found_storefront = inserted
+    event_id, found_storefront = inserted.id, inserted.storefront_id
     if found_storefront is None:  # stored under no storefront: refused, rolled back
         raise unknown_storefront(code)
     stored = StoredEvent(
         id=event_id,
         storefront_id=found_storefront,
+        prior=inserted.prior,
         event=MessagingEvent(
             user_id=event.user_id,
             event_type=event.event_type,

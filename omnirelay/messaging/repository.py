@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -92,9 +93,10 @@ def _insert_event(dialect: str) -> Any:
     return statement if dialect in MARIADB else statement.returning(EVENTS.c.id)
 
 
-def finds_storefront_in_insert(session: Session) -> bool:
-    """Whether ``insert_event`` looks the storefront up by its code itself (in the same
-    statement), so the caller need not read it first."""
+def inserts_in_one_statement(session: Session) -> bool:
+    """Whether the database writes a row and the rows that follow from it in one
+    statement (PostgreSQL's data-modifying CTEs): the event with its storefront lookup,
+    detail rows and prior events; a decision with its send and delivery."""
     return _dialect(session) == "postgresql"
 
 
@@ -104,22 +106,36 @@ def insert_event(
     details: Mapping[Table, dict[str, Any]] | None = None,
     *,
     storefront_code: str | None = None,
-) -> tuple[int, int | None] | None:
+    prior: PriorLookup | None = None,
+) -> InsertedEvent | None:
     """Insert an event unless its key is taken, with its 1:1 detail rows (``details``: a
     row per table, without ``event_id``): its new id and storefront id, or None and
     nothing inserted (see ``insert_unless_present``).
 
-    On PostgreSQL one statement writes them all, and with ``storefront_code`` it also
-    finds the storefront's id (``values["storefront_id"]`` is then not read): a code no
-    storefront has gives a NULL storefront id, for the caller to refuse (and roll back)."""
+    On PostgreSQL one statement writes them all; with ``storefront_code`` it also finds
+    the storefront's id (``values["storefront_id"]`` is then not read: a code no
+    storefront has gives a NULL storefront id, for the caller to refuse and roll back),
+    and with ``prior`` it also reads the user's latest earlier events of those types (as
+    ``latest_prior_events`` does, from the snapshot before this insert)."""
     dialect, details = _dialect(session), details or {}
     if dialect == "postgresql":
-        statement = _insert_event_at_once(tuple(details), storefront_code is not None)
+        looks_back = prior is not None and bool(prior.event_types)
+        statement = _insert_event_at_once(tuple(details), storefront_code is not None, looks_back)
         params = dict(values) | {"storefront_lookup_code": storefront_code}
+        if prior is not None and looks_back:
+            params |= {"prior_types": sorted(prior.event_types), "prior_before": prior.before}
         for table, row in details.items():
             params |= {f"{table.name}_{name}": value for name, value in row.items()}
         found = run(session, statement, params).first()
-        return (found[0], found[1]) if found is not None else None
+        if found is None:
+            return None
+        latest = None
+        if looks_back:
+            types, times = found[2] or [], found[3] or []
+            latest = {
+                t: _aware(at, values["event_time"]) for t, at in zip(types, times, strict=True)
+            }
+        return InsertedEvent(found[0], found[1], latest)
     result = run(session, _insert_event(dialect), values)
     if dialect in MARIADB:
         new_id = int(result.lastrowid) if result.rowcount == 1 else None
@@ -129,7 +145,30 @@ def insert_event(
         return None
     for table, row in details.items():
         run(session, _insert_detail(table), {"event_id": new_id} | row)
-    return new_id, values["storefront_id"]
+    return InsertedEvent(new_id, values["storefront_id"])
+
+
+@dataclass(frozen=True)
+class PriorLookup:
+    """The earlier events a decision looks up: the latest of each type before ``before``."""
+
+    event_types: Collection[str]
+    before: datetime
+
+
+@dataclass(frozen=True)
+class InsertedEvent:
+    id: int
+    storefront_id: int | None
+    # the latest earlier event of each type asked for, when the insert read them too
+    prior: dict[str, datetime] | None = None
+
+
+def _aware(value: Any, like: datetime) -> datetime:
+    """max() loses the column's type on some drivers: a naive datetime or text back."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=like.tzinfo)
 
 
 @functools.cache
@@ -151,12 +190,15 @@ EVENT_COLUMNS = (
 
 
 @functools.cache
-def _insert_event_at_once(tables: tuple[Table, ...], storefront_by_code: bool) -> Any:
+def _insert_event_at_once(
+    tables: tuple[Table, ...], storefront_by_code: bool, looks_back: bool
+) -> Any:
     """``WITH e AS (INSERT INTO marketing_events ... ON CONFLICT DO NOTHING RETURNING id,
     storefront_id), d1 AS (INSERT INTO <detail> SELECT e.id, ... FROM e) ... SELECT * FROM
     e``: a taken key inserts no event, so no detail either. Parameters: the event's
     columns (``storefront_lookup_code`` for the storefront when ``storefront_by_code``),
-    and each detail column as ``<table>_<column>``."""
+    each detail column as ``<table>_<column>``, and when ``looks_back`` ``prior_types``
+    and ``prior_before``: the user's latest earlier event of each type, as two arrays."""
     columns: dict[str, Any] = {
         name: bindparam(name, type_=EVENTS.c[name].type) for name in EVENT_COLUMNS
     }
@@ -174,6 +216,23 @@ def _insert_event_at_once(tables: tuple[Table, ...], storefront_by_code: bool) -
         .cte("new_event")
     )
     statement = select(event.c.id, event.c.storefront_id)
+    if looks_back:
+        prior = (
+            select(EVENTS.c.event_type, func.max(EVENTS.c.event_time).label("latest"))
+            .where(
+                EVENTS.c.user_id == bindparam("user_id"),
+                EVENTS.c.storefront_id == select(event.c.storefront_id).scalar_subquery(),
+                EVENTS.c.event_type.in_(bindparam("prior_types", expanding=True)),
+                EVENTS.c.event_time < bindparam("prior_before", type_=EVENTS.c.event_time.type),
+                EVENTS.c.status != EventStatus.DUPLICATE.value,
+            )
+            .group_by(EVENTS.c.event_type)
+            .cte("prior_events")
+        )
+        statement = statement.add_columns(
+            select(func.array_agg(prior.c.event_type)).scalar_subquery(),
+            select(func.array_agg(prior.c.latest)).scalar_subquery(),
+        )
     for table in tables:
         detail_columns = [c for c in table.c if c.name != "event_id"]
         source = select(
@@ -323,10 +382,7 @@ def latest_prior_events(
     for event_type, latest in rows.all():
         if latest is None:
             continue
-        # max() loses the column's type on some drivers: a naive datetime or text back
-        if isinstance(latest, str):
-            latest = datetime.fromisoformat(latest)
-        found[event_type] = latest if latest.tzinfo else latest.replace(tzinfo=before.tzinfo)
+        found[event_type] = _aware(latest, before)
     return found
 
 

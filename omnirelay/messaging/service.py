@@ -19,7 +19,7 @@ statement.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,6 +63,9 @@ class StoredEvent:
     id: int
     storefront_id: int
     event: MessagingEvent
+    # the latest earlier event of each type the rules look up, when already read (None:
+    # decide reads them)
+    prior: dict[str, datetime] | None = None
 
 
 def profile_traits(values: Mapping[Any, Any]) -> dict[str, Any]:
@@ -164,14 +167,16 @@ def decide(session: Session, rules: RuleSet, stored: StoredEvent, *, now: dateti
     event = stored.event
     merged = event.with_profile(_profile_after(session, stored))
 
-    latest = repository.latest_prior_events(
-        session,
-        stored.storefront_id,
-        event.user_id,
-        rules.prior_event_types(event.event_type),
-        event.event_timestamp,
-        stored.id,
-    )
+    latest = stored.prior
+    if latest is None:
+        latest = repository.latest_prior_events(
+            session,
+            stored.storefront_id,
+            event.user_id,
+            rules.prior_event_types(event.event_type),
+            event.event_timestamp,
+            stored.id,
+        )
     decision = evaluate(rules, merged, PrefetchedPriorEvents(event.user_id, latest), now=now)
 
     outcome, reason = OUTCOMES[decision.outcome], decision.reason
@@ -205,23 +210,26 @@ def decide(session: Session, rules: RuleSet, stored: StoredEvent, *, now: dateti
         decided_at=now,
         scheduled_for=decision.send_at if sends else None,
     )
-    decision_id = repository.insert_decision(session, values)
-    if sends:
+    if not sends:
+        decision_id = repository.insert_decision(session, values)
+    else:
         assert decision.rule and decision.template_name and decision.channel
-        sending.enqueue_send(
-            session,
-            NewSend(
-                decision_id=decision_id,
-                event_id=stored.id,
-                storefront_id=stored.storefront_id,
-                user_id=event.user_id,
-                rule_name=decision.rule,
-                template_name=decision.template_name,
-                channel=decision.channel,
-                context=send_context(stored, merged),
-                not_before=decision.send_at,
-            ),
+        send = NewSend(
+            decision_id=0,  # filled in below
+            event_id=stored.id,
+            storefront_id=stored.storefront_id,
+            user_id=event.user_id,
+            rule_name=decision.rule,
+            template_name=decision.template_name,
+            channel=decision.channel,
+            context=send_context(stored, merged),
+            not_before=decision.send_at,
         )
+        if repository.inserts_in_one_statement(session):
+            decision_id = sending.insert_decision_with_send(session, values, send)
+        else:
+            decision_id = repository.insert_decision(session, values)
+            sending.enqueue_send(session, replace(send, decision_id=decision_id))
     return Recorded(
         id=decision_id,
         event_id=stored.id,

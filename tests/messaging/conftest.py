@@ -3,13 +3,14 @@ clock, a storefront to post for."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from omnirelay.messaging import sending
+from omnirelay.messaging import repository, sending
 from omnirelay.messaging.sending import NewSend
 from tests.factories import create_storefronts
 from tests.messaging.helpers import ts
@@ -38,7 +39,15 @@ class SendRecorder:
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> SendRecorder:
     recorder = SendRecorder()
+
+    def decision_then_send(session: Any, decision: dict[str, Any], send: NewSend) -> int:
+        # what PostgreSQL writes in one statement, recorded as enqueue_send's is
+        decision_id = repository.insert_decision(session, decision)
+        recorder(session, replace(send, decision_id=decision_id))
+        return decision_id
+
     monkeypatch.setattr(sending, "enqueue_send", recorder)
+    monkeypatch.setattr(sending, "insert_decision_with_send", decision_then_send)
     return recorder
 
 

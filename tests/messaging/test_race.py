@@ -56,7 +56,14 @@ async def _contend(
     def enqueue(session: Any, send: Any) -> None:
         sends.append(send.user_id)
 
+    written = sending.insert_decision_with_send  # PostgreSQL: the decision and its send
+
+    def decision_with_send(session: Any, decision: Any, send: Any) -> int:
+        sends.append(send.user_id)
+        return written(session, decision, send)
+
     sending.enqueue_send = enqueue  # type: ignore[assignment]
+    sending.insert_decision_with_send = decision_with_send  # type: ignore[assignment]
     rules = load_rules(rules_file, template_names(Path(rules_file).parent))
     admin = Principal("admin", None, frozenset(SCOPES))
     engine = create_engine(database_url)

@@ -9,15 +9,18 @@ provider from the settings and records the outcome on the send row.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import String, bindparam, cast, literal, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from omnirelay.messaging.repository import run
-from omnirelay.models import Delivery, MessageSend, MessageSendStatus, table_of
+from omnirelay.models import Delivery, MessageDecision, MessageSend, MessageSendStatus, table_of
 from omnirelay.models.base import utcnow
 
 KIND = "message"
@@ -25,6 +28,7 @@ KIND = "message"
 RECIPIENT_TRAITS = {"email": "email", "sms": "phone", "push": "push_token"}
 SENDS = table_of(MessageSend)
 DELIVERIES = table_of(Delivery)
+DECISIONS = table_of(MessageDecision)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,40 @@ def destination_key(decision_id: int) -> str:
     return f"{KIND}:{decision_id}"
 
 
+def _send_row(send: NewSend, now: datetime) -> dict[str, Any]:
+    """The send row, but for its ``decision_id``."""
+    return dict(
+        event_id=send.event_id,
+        storefront_id=send.storefront_id,
+        user_id=send.user_id,
+        rule_name=send.rule_name,
+        template_name=send.template_name,
+        channel=send.channel,
+        recipient=send.recipient or recipient_of(send.channel, send.context),
+        status=MessageSendStatus.QUEUED.value,
+        idempotency_key=f"omnirelay-{uuid.uuid4().hex}",
+        context=send.context,
+        not_before=send.not_before,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _delivery_row(send: NewSend, now: datetime) -> dict[str, Any]:
+    """The send's delivery, but for what names its decision (``subject_ref``,
+    ``destination_key``)."""
+    return dict(
+        kind=KIND,
+        event_id=send.event_id,
+        storefront_id=send.storefront_id,
+        destination_type=KIND,
+        destination_code=send.channel,
+        next_attempt_at=max(send.not_before, now) if send.not_before else now,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def enqueue_send(session: Session, send: NewSend) -> int:
     """Insert the send row and its delivery in ``session``'s transaction (never commits);
     the send row's id.
@@ -69,42 +107,58 @@ def enqueue_send(session: Session, send: NewSend) -> int:
     decision (``subject_ref``), so it does not wait for the send row's id."""
     now = utcnow()
     inserted = run(
-        session,
-        SENDS.insert(),
-        dict(
-            decision_id=send.decision_id,
-            event_id=send.event_id,
-            storefront_id=send.storefront_id,
-            user_id=send.user_id,
-            rule_name=send.rule_name,
-            template_name=send.template_name,
-            channel=send.channel,
-            recipient=send.recipient or recipient_of(send.channel, send.context),
-            status=MessageSendStatus.QUEUED.value,
-            idempotency_key=f"omnirelay-{uuid.uuid4().hex}",
-            context=send.context,
-            not_before=send.not_before,
-            created_at=now,
-            updated_at=now,
-        ),
+        session, SENDS.insert(), _send_row(send, now) | {"decision_id": send.decision_id}
     )
-    run(
-        session,
-        DELIVERIES.insert(),
-        dict(
-            kind=KIND,
-            event_id=send.event_id,
-            subject_ref=str(send.decision_id),
-            storefront_id=send.storefront_id,
-            destination_type=KIND,
-            destination_code=send.channel,
-            destination_key=destination_key(send.decision_id),
-            next_attempt_at=max(send.not_before, now) if send.not_before else now,
-            created_at=now,
-            updated_at=now,
-        ),
-    )
+    names_decision = {
+        "subject_ref": str(send.decision_id),
+        "destination_key": destination_key(send.decision_id),
+    }
+    run(session, DELIVERIES.insert(), _delivery_row(send, now) | names_decision)
     return int(inserted.inserted_primary_key[0])
 
 
-__all__ = ["KIND", "NewSend", "enqueue_send", "recipient_of"]
+def insert_decision_with_send(session: Session, decision: dict[str, Any], send: NewSend) -> int:
+    """PostgreSQL: the decision, its send row and the send's delivery in one statement
+    (``enqueue_send``'s rows, the decision's new id filled in by the database); the
+    decision's id. ``send.decision_id`` is not read."""
+    now = utcnow()
+    sent, delivery = _send_row(send, now), _delivery_row(send, now)
+    statement = _decision_with_send(tuple(decision), tuple(sent), tuple(delivery))
+    params = (
+        {f"d_{k}": v for k, v in decision.items()}
+        | {f"s_{k}": v for k, v in sent.items()}
+        | {f"x_{k}": v for k, v in delivery.items()}
+    )
+    return int(run(session, statement, params).scalar_one())
+
+
+@functools.cache
+def _decision_with_send(
+    decision: tuple[str, ...], sent: tuple[str, ...], delivery: tuple[str, ...]
+) -> Any:
+    decisions = DECISIONS
+    new = (
+        postgresql.insert(decisions)
+        .values({k: bindparam(f"d_{k}", type_=decisions.c[k].type) for k in decision})
+        .returning(decisions.c.id)
+        .cte("new_decision")
+    )
+
+    def bound(table: Any, prefix: str, names: tuple[str, ...]) -> list[Any]:
+        return [
+            cast(bindparam(f"{prefix}_{k}", type_=table.c[k].type), table.c[k].type) for k in names
+        ]
+
+    send_insert = SENDS.insert().from_select(
+        [*sent, "decision_id"], select(*bound(SENDS, "s", sent), new.c.id)
+    )
+    ref = cast(new.c.id, String)
+    delivery_insert = DELIVERIES.insert().from_select(
+        [*delivery, "subject_ref", "destination_key"],
+        select(*bound(DELIVERIES, "x", delivery), ref, literal(f"{KIND}:") + ref),
+    )
+    return (
+        select(new.c.id)
+        .add_cte(send_insert.cte("new_send"))
+        .add_cte(delivery_insert.cte("new_delivery"))
+    )
