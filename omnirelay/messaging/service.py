@@ -54,6 +54,11 @@ OUTCOMES = {
     Outcome.NONE: "none",
 }
 MARKETING_SCOPE = "marketing"
+# what Decision.as_dict() gives that message_decisions keeps in columns of its own
+IN_COLUMNS = frozenset(
+    {"user_id", "event_type", "event_timestamp", "rules_version", "matched_rule"}
+    | {"action_type", "template_name", "channel", "outcome", "reason_code", "reason"}
+)
 
 
 @dataclass(frozen=True)
@@ -190,8 +195,10 @@ def decide(session: Session, rules: RuleSet, stored: StoredEvent, *, now: dateti
             reason = f"{reason}; suppression check passed ({', '.join(claimed)})"
     sends = outcome == "allow"
 
-    # Decision.explain() renders the same facts as text, when someone reads them.
-    explanation = decision.as_dict() | {"claimed": claimed if sends else []}
+    # Decision.explain() renders the same facts as text, when someone reads them. What the
+    # decision's own columns hold (the reason, the rule, the outcome...) is not kept twice.
+    explanation = {k: v for k, v in decision.as_dict().items() if k not in IN_COLUMNS}
+    explanation["claimed"] = claimed if sends else []
     values = dict(
         event_id=stored.id,
         storefront_id=stored.storefront_id,

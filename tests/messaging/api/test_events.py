@@ -99,7 +99,10 @@ async def test_the_seed_example_is_stored_decided_and_its_send_enqueued(
         decision = (await session.execute(select(MessageDecision))).scalar_one()
         assert send.decision_id == decision.id
         assert decision.rules_version and decision.explanation is not None
-        assert decision.explanation["matched_rule"] == "insufficient_funds_email"
+        checks = decision.explanation["checks"]
+        assert checks[-1]["rule"] == "insufficient_funds_email"
+        assert checks[-1]["status"] == "matched"
+        assert "reason" not in decision.explanation  # the reason column holds it
 
 
 async def test_each_event_keeps_its_own_known_traits_and_properties_as_columns(
