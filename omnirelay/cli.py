@@ -245,6 +245,34 @@ def replay(
     typer.echo(f"replayed {asyncio.run(main())} deliveries")
 
 
+@app.command("route-again")
+def route_again_command(
+    event_id: Annotated[
+        list[int] | None, typer.Option(help="only these event ids (repeatable)")
+    ] = None,
+) -> None:
+    """Put events set aside as "cannot be routed" back in the routing queue (once the
+    cause, such as a bug, is fixed)."""
+    from omnirelay.db import create_engine, create_sessionmaker, run_transaction
+    from omnirelay.delivery.dispatch import route_again
+
+    settings = _settings()
+    for number in event_id or ():
+        if not -(2**63) <= number < 2**63:
+            raise typer.BadParameter(f"{number} is beyond 64 bits", param_hint="--event-id")
+
+    async def main() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            return await run_transaction(
+                create_sessionmaker(engine), lambda session: route_again(session, event_id)
+            )
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"{asyncio.run(main())} events back in the routing queue")
+
+
 @app.command()
 def sandbox(
     host: Annotated[str, typer.Option(help="loopback interface")] = "127.0.0.1",

@@ -354,11 +354,35 @@ def set_aside(session: Session, event_id: int, reason: str) -> None:
     )
 
 
+SET_ASIDE = "cannot be routed"  # how the reason of an event set aside starts
+
+
+def route_again(session: Session, event_ids: Collection[int] | None = None) -> int:
+    """Events set aside because they could not be routed (all, or those of ``event_ids``)
+    go back to ``pending``, for the next routing pass: after the bug that stopped them is
+    fixed. How many did."""
+    statement = update(MarketingEvent).where(
+        MarketingEvent.status == EventStatus.FAILED.value,
+        MarketingEvent.status_detail.startswith(SET_ASIDE, autoescape=True),
+    )
+    if event_ids is not None:
+        statement = statement.where(MarketingEvent.id.in_(sorted(set(event_ids))))
+    changed = session.execute(
+        statement.values(
+            status=EventStatus.PENDING.value,
+            status_detail=None,
+            processed_at=None,
+            updated_at=utcnow(),
+        )
+    )
+    return int(getattr(changed, "rowcount", 0) or 0)
+
+
 def unroutable_reason(exc: BaseException) -> str:
     """Why an event could not be routed, without the driver's parameter values."""
     if isinstance(exc, IntegrityError):
         return (
-            "cannot be routed: deliveries of this event already exist (was it set back to "
+            f"{SET_ASIDE}: deliveries of this event already exist (was it set back to "
             "pending?); replay its deliveries instead"
         )
-    return f"cannot be routed: {type(exc).__name__}"
+    return f"{SET_ASIDE}: {type(exc).__name__}"

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
 from sqlalchemy import select, update
+from typer.testing import CliRunner
 
+from omnirelay import config
+from omnirelay.cli import app as cli
 from omnirelay.destinations import get_destination
 from omnirelay.models import DeliveryRequest, MarketingEvent, PlatformCredential
 from omnirelay.pipeline import create_worker
 from omnirelay.relay.kind import RelayKind
+from omnirelay.relay.routing import RelayRouting
 from omnirelay.sandbox.core import SANDBOX, FaultConfig
 from omnirelay.security import Vault
 from tests.delivery.helpers import (
@@ -259,3 +264,33 @@ async def test_a_stored_payload_that_no_longer_reads_fails_only_its_event(
     states = {(d.status, d.last_error.split(":")[0] if d.status == "dead" else None) for d in rows}
     assert states == {("delivered", None), ("dead", "the stored payload is not JSON")}
     assert sum(d.status == "delivered" for d in rows) == 3
+
+
+async def test_events_set_aside_by_a_bug_are_routed_again_once_it_is_fixed(
+    client, sessionmaker, worker, monkeypatch, settings
+) -> None:
+    """A bug that breaks routing for every event sets every event aside (one poison row
+    must never stop the pipeline); ``omnirelay route-again`` puts them back once fixed."""
+    await add_storefront(client)
+    await add_platform(client, "meta")
+    contribute = RelayRouting.contribute
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise KeyError("a bug in routing")
+
+    monkeypatch.setattr(RelayRouting, "contribute", broken)
+    await post_events(client, [customer_event(n) for n in range(3)])
+    await worker.drain()
+    stored = await events(sessionmaker)
+    assert {(e.status, e.status_detail) for e in stored} == {
+        ("failed", "cannot be routed: KeyError")
+    }
+    monkeypatch.setattr(RelayRouting, "contribute", contribute)  # the fix
+
+    monkeypatch.setattr(config, "get_settings", lambda: settings)
+    done = await asyncio.to_thread(CliRunner().invoke, cli, ["route-again"])
+    assert done.exit_code == 0, done.output
+    assert "3 events back in the routing queue" in done.output
+    await worker.drain()
+    assert {e.status for e in await events(sessionmaker)} == {"delivered"}
+    assert _by_code(await deliveries(sessionmaker)) == {"meta": {("delivered", 1)}}
