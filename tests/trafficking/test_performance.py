@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import insert
 
 from omnirelay.models import MarketingEvent
+from omnirelay.trafficking.taxonomy import Taxonomy
 from tests.trafficking.helpers import campaign, created, master_data
 
 
@@ -112,3 +113,24 @@ async def test_conversions_and_revenue_by_day_and_type(app: Any, client: httpx.A
     )
     assert [r["conversions"] for r in window.json()["rows"]] == [1]
     assert (await client.get("/api/v1/campaigns/nope/performance")).status_code == 404
+
+
+async def test_a_case_insensitive_taxonomy_matches_utm_campaign_in_any_case(
+    app: Any, client: httpx.AsyncClient
+) -> None:
+    data = await master_data(client)
+    made = await campaign(client, data)
+    spec = app.state.taxonomy.spec.model_copy(update={"case_sensitive": False})
+    app.state.taxonomy = Taxonomy(spec)
+    name = made["name"]
+    await _events(
+        app,
+        [
+            ("purchase_completed", "2026-03-01 10:00:00", {"utm_campaign": name.lower()}, None),
+            ("purchase_completed", "2026-03-01 11:00:00", {"utm_campaign": name.upper()}, None),
+            ("purchase_completed", "2026-03-01 12:00:00", {"utm_campaign": name + "X"}, None),
+        ],
+    )
+    body = (await client.get(f"/api/v1/campaigns/{made['id']}/performance")).json()
+    assert body["case_sensitive"] is False
+    assert body["conversions"] == 2
