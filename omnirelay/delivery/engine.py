@@ -17,6 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -254,15 +255,7 @@ class DeliveryEngine:
         log.error("recording a pass failed on a row (%s); recording it apart", type(error).__name__)
         await run_transaction(self.sessionmaker, record.write)
         for kind, members, plan in plans.values():
-
-            def settle(
-                session: Session,
-                kind: DeliveryKind = kind,
-                members: Any = members,
-                context: Any = plan.context,
-            ) -> None:
-                kind.settle(session, record, members, context)
-
+            settle = partial(kind.settle, record=record, deliveries=members, context=plan.context)
             try:
                 await run_transaction(self.sessionmaker, settle)
             except Exception as exc:

@@ -120,7 +120,9 @@ def insert_event(
     dialect, details = _dialect(session), details or {}
     if dialect == "postgresql":
         looks_back = prior is not None and bool(prior.event_types)
-        statement = _insert_event_at_once(tuple(details), storefront_code is not None, looks_back)
+        statement = _insert_event_at_once(
+            tuple(values), tuple(details), storefront_code is not None, looks_back
+        )
         params = dict(values) | {"storefront_lookup_code": storefront_code}
         if prior is not None and looks_back:
             params |= {"prior_types": sorted(prior.event_types), "prior_before": prior.before}
@@ -176,22 +178,21 @@ def _insert_detail(table: Table) -> Any:
     return table.insert()
 
 
-EVENT_COLUMNS = (
-    "event_id",
-    "storefront_id",
-    "storefront_code",
-    "event_type",
-    "event_payload",
-    "source_system",
-    "status",
-    "user_id",
-    "event_time",
-)
+def inserted_after(
+    table: Table, prefix: str, names: tuple[str, ...], derived: Mapping[str, Any]
+) -> Any:
+    """For a data-modifying CTE: ``INSERT INTO table (names..., derived...) SELECT
+    :prefix_name..., <derived expressions>``, the expressions reading the CTE of the row
+    this one follows from (its new id), the values bound as ``<prefix>_<name>``."""
+    bound = (
+        cast(bindparam(f"{prefix}_{n}", type_=table.c[n].type), table.c[n].type) for n in names
+    )
+    return table.insert().from_select([*names, *derived], select(*bound, *derived.values()))
 
 
 @functools.cache
 def _insert_event_at_once(
-    tables: tuple[Table, ...], storefront_by_code: bool, looks_back: bool
+    columns: tuple[str, ...], tables: tuple[Table, ...], storefront_by_code: bool, looks_back: bool
 ) -> Any:
     """``WITH e AS (INSERT INTO marketing_events ... ON CONFLICT DO NOTHING RETURNING id,
     storefront_id), d1 AS (INSERT INTO <detail> SELECT e.id, ... FROM e) ... SELECT * FROM
@@ -199,18 +200,16 @@ def _insert_event_at_once(
     columns (``storefront_lookup_code`` for the storefront when ``storefront_by_code``),
     each detail column as ``<table>_<column>``, and when ``looks_back`` ``prior_types``
     and ``prior_before``: the user's latest earlier event of each type, as two arrays."""
-    columns: dict[str, Any] = {
-        name: bindparam(name, type_=EVENTS.c[name].type) for name in EVENT_COLUMNS
-    }
+    values: dict[str, Any] = {name: bindparam(name, type_=EVENTS.c[name].type) for name in columns}
     if storefront_by_code:
-        columns["storefront_id"] = (
+        values["storefront_id"] = (
             select(STOREFRONTS.c.id)
             .where(STOREFRONTS.c.storefront_id == bindparam("storefront_lookup_code"))
             .scalar_subquery()
         )
     event = (
         postgresql.insert(EVENTS)
-        .values(columns)
+        .values(values)
         .on_conflict_do_nothing()
         .returning(EVENTS.c.id, EVENTS.c.storefront_id)
         .cte("new_event")
@@ -234,15 +233,8 @@ def _insert_event_at_once(
             select(func.array_agg(prior.c.latest)).scalar_subquery(),
         )
     for table in tables:
-        detail_columns = [c for c in table.c if c.name != "event_id"]
-        source = select(
-            event.c.id,
-            *(
-                cast(bindparam(f"{table.name}_{c.name}", type_=c.type), c.type)
-                for c in detail_columns
-            ),
-        )
-        detail = table.insert().from_select(["event_id", *(c.name for c in detail_columns)], source)
+        names = tuple(c.name for c in table.c if c.name != "event_id")
+        detail = inserted_after(table, table.name, names, {"event_id": event.c.id})
         statement = statement.add_cte(detail.cte(f"new_{table.name}"))
     return statement
 

@@ -19,7 +19,7 @@ statement.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -222,7 +222,7 @@ def decide(session: Session, rules: RuleSet, stored: StoredEvent, *, now: dateti
     else:
         assert decision.rule and decision.template_name and decision.channel
         send = NewSend(
-            decision_id=0,  # filled in below
+            decision_id=0,  # the decision's, once written
             event_id=stored.id,
             storefront_id=stored.storefront_id,
             user_id=event.user_id,
@@ -232,11 +232,7 @@ def decide(session: Session, rules: RuleSet, stored: StoredEvent, *, now: dateti
             context=send_context(stored, merged),
             not_before=decision.send_at,
         )
-        if repository.inserts_in_one_statement(session):
-            decision_id = sending.insert_decision_with_send(session, values, send)
-        else:
-            decision_id = repository.insert_decision(session, values)
-            sending.enqueue_send(session, replace(send, decision_id=decision_id))
+        decision_id = sending.record_decision_and_send(session, values, send)
     return Recorded(
         id=decision_id,
         event_id=stored.id,

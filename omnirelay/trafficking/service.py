@@ -11,7 +11,7 @@ does not change. Services flush, never commit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -333,14 +333,22 @@ async def name_taken(session: AsyncSession, taxonomy: Taxonomy, name: str) -> bo
 async def reserve_name(
     session: AsyncSession, taxonomy: Taxonomy, name: str, campaign_id: uuid.UUID
 ) -> None:
-    """Hold ``name`` for the campaign; 400 when another campaign holds it. Only the name's
-    unique key is read as a duplicate: any other integrity error is raised as it is."""
+    """Hold ``name`` for the campaign; 400 when another campaign holds it."""
+    held = CampaignName(name=taxonomy.key(name), campaign_id=campaign_id)
+    await _add_named(session, held, name, lambda: name_taken(session, taxonomy, name))
+
+
+async def _add_named(
+    session: AsyncSession, row: object, name: str, taken: Callable[[], Awaitable[bool]]
+) -> None:
+    """Add ``row``, whose ``name`` the database keeps unique: 400 when ``taken()`` says
+    the name was the conflict; any other integrity error is raised as it is."""
     await session.flush()  # what was added before is not this savepoint's to undo
     try:
         async with session.begin_nested():
-            session.add(CampaignName(name=taxonomy.key(name), campaign_id=campaign_id))
+            session.add(row)
     except IntegrityError:
-        if await name_taken(session, taxonomy, name):
+        if await taken():
             raise DuplicateName(f"campaign name {name!r} already exists") from None
         raise
 
@@ -385,17 +393,13 @@ async def create_campaign(
         status=body.status.value,
         taxonomy_version=generated.version,
     )
-    try:
-        async with session.begin_nested():
-            session.add(campaign)
-    except IntegrityError:  # the campaigns' unique name, unless the name is free
-        taken = select(Campaign.id).where(Campaign.name == generated.name)
-        if (
-            await name_taken(session, taxonomy, generated.name)
-            or (await session.execute(taken)).first()
-        ):
-            raise DuplicateName(f"campaign name {generated.name!r} already exists") from None
-        raise
+
+    async def taken() -> bool:
+        same = select(Campaign.id).where(Campaign.name == generated.name)
+        held = await name_taken(session, taxonomy, generated.name)
+        return held or (await session.execute(same)).first() is not None
+
+    await _add_named(session, campaign, generated.name, taken)
     await reserve_name(session, taxonomy, generated.name, campaign.id)
     return campaign
 

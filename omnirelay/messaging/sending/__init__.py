@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,12 @@ from sqlalchemy import String, bindparam, cast, literal, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from omnirelay.messaging.repository import run
+from omnirelay.messaging.repository import (
+    insert_decision,
+    inserted_after,
+    inserts_in_one_statement,
+    run,
+)
 from omnirelay.models import Delivery, MessageDecision, MessageSend, MessageSendStatus, table_of
 from omnirelay.models.base import utcnow
 
@@ -117,6 +122,16 @@ def enqueue_send(session: Session, send: NewSend) -> int:
     return int(inserted.inserted_primary_key[0])
 
 
+def record_decision_and_send(session: Session, decision: dict[str, Any], send: NewSend) -> int:
+    """The decision (``message_decisions`` values), its send row and the send's delivery,
+    in ``session``'s transaction; the decision's id (``send.decision_id`` is not read)."""
+    if inserts_in_one_statement(session):
+        return insert_decision_with_send(session, decision, send)
+    decision_id = insert_decision(session, decision)
+    enqueue_send(session, replace(send, decision_id=decision_id))
+    return decision_id
+
+
 def insert_decision_with_send(session: Session, decision: dict[str, Any], send: NewSend) -> int:
     """PostgreSQL: the decision, its send row and the send's delivery in one statement
     (``enqueue_send``'s rows, the decision's new id filled in by the database); the
@@ -136,26 +151,19 @@ def insert_decision_with_send(session: Session, decision: dict[str, Any], send: 
 def _decision_with_send(
     decision: tuple[str, ...], sent: tuple[str, ...], delivery: tuple[str, ...]
 ) -> Any:
-    decisions = DECISIONS
     new = (
-        postgresql.insert(decisions)
-        .values({k: bindparam(f"d_{k}", type_=decisions.c[k].type) for k in decision})
-        .returning(decisions.c.id)
+        postgresql.insert(DECISIONS)
+        .values({k: bindparam(f"d_{k}", type_=DECISIONS.c[k].type) for k in decision})
+        .returning(DECISIONS.c.id)
         .cte("new_decision")
     )
-
-    def bound(table: Any, prefix: str, names: tuple[str, ...]) -> list[Any]:
-        return [
-            cast(bindparam(f"{prefix}_{k}", type_=table.c[k].type), table.c[k].type) for k in names
-        ]
-
-    send_insert = SENDS.insert().from_select(
-        [*sent, "decision_id"], select(*bound(SENDS, "s", sent), new.c.id)
-    )
     ref = cast(new.c.id, String)
-    delivery_insert = DELIVERIES.insert().from_select(
-        [*delivery, "subject_ref", "destination_key"],
-        select(*bound(DELIVERIES, "x", delivery), ref, literal(f"{KIND}:") + ref),
+    send_insert = inserted_after(SENDS, "s", sent, {"decision_id": new.c.id})
+    delivery_insert = inserted_after(
+        DELIVERIES,
+        "x",
+        delivery,
+        {"subject_ref": ref, "destination_key": literal(f"{KIND}:") + ref},
     )
     return (
         select(new.c.id)

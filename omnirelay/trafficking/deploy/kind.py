@@ -59,9 +59,6 @@ class DeployItem:
     client: CampaignClient
     draft: CampaignDraft
     creds: PlatformCredentials
-    # always true: a worker that dies after the platform created the campaign records no
-    # attempt, and a redeploy after DRAFT is a new delivery, so every deploy asks first
-    retried: bool
     outcomes: list[StepOutcome] = field(default_factory=list)
     step: Step | None = None
 
@@ -136,7 +133,6 @@ class DeployKind(DeliveryKind):
                     client,
                     draft_of(ticket, campaign),
                     creds,
-                    retried=True,
                 )
                 context.items[delivery.id] = item
                 plan.batches.append(
@@ -152,7 +148,10 @@ class DeployKind(DeliveryKind):
     async def prepare(self, batch: WorkBatch) -> Prepared:
         item = batch.items[0]
         assert isinstance(item, DeployItem)
-        step = item.client.next_step(item.draft, item.creds, item.outcomes, item.retried)
+        # As if retried, always: a worker that dies after the platform created the campaign
+        # records no attempt, and a redeploy after a failure is a new task; so every deploy
+        # asks the platform for the campaign by its exact name first.
+        step = item.client.next_step(item.draft, item.creds, item.outcomes, retried=True)
         if isinstance(step, Done):  # refused before sending (an invalid payload)
             item.outcomes.append(step.outcome)
             return Prepared(rejected=[step.delivery_outcome(item.delivery_id)])

@@ -14,7 +14,7 @@ from omnirelay.deps import ReadScope
 from omnirelay.errors import NotFound, OmniRelayError
 from omnirelay.models import Channel, Delivery, DeliveryStatus, Ticket, TicketStatus
 from omnirelay.trafficking.deploy.schemas import DeployQueued, DeployStatus
-from omnirelay.trafficking.deploy.task import KIND, ticket_key
+from omnirelay.trafficking.deploy.task import KIND, OPEN, of_task, ticket_key
 from omnirelay.trafficking.translators import translator_for
 
 DISPLAY_NAMES = {
@@ -24,7 +24,6 @@ DISPLAY_NAMES = {
     "PINTEREST": "Pinterest",
     "GOOGLE_ADS": "Google Ads",
 }
-OPEN = (DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value)
 FINISHED = frozenset({"SUCCESS", "FAILURE"})
 WAIT_INTERVAL_SECONDS = 0.25
 
@@ -45,11 +44,7 @@ def display_name(platform_name: str) -> str:
 async def _task(session: AsyncSession, task_id: str | None) -> Delivery | None:
     if task_id is None:
         return None
-    return (
-        await session.execute(
-            select(Delivery).where(Delivery.kind == KIND, Delivery.subject_ref == task_id)
-        )
-    ).scalar_one_or_none()
+    return (await session.execute(select(Delivery).where(of_task(task_id)))).scalar_one_or_none()
 
 
 async def queue_deploy(session: AsyncSession, ticket_id: uuid.UUID) -> DeployQueued:

@@ -7,18 +7,31 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnirelay.errors import Conflict
 from omnirelay.models import Delivery, DeliveryStatus, Ticket
 
 KIND = "deploy"
+OPEN = (DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value)  # queued or running
 
 
 def ticket_key(ticket_id: uuid.UUID | str) -> str:
     """A deploy delivery's ``destination_key``: the ticket it deploys."""
     return f"ticket:{ticket_id}"
+
+
+def of_task(task_id: str) -> ColumnElement[bool]:
+    """The delivery that is deploy task ``task_id``."""
+    return (Delivery.kind == KIND) & (Delivery.subject_ref == task_id)
+
+
+async def task_status(session: AsyncSession, task_id: str | None) -> str | None:
+    if task_id is None:
+        return None
+    found = await session.execute(select(Delivery.status).where(of_task(task_id)))
+    return found.scalar_one_or_none()
 
 
 async def end_open_deploy(session: AsyncSession, ticket: Ticket, why: str) -> str | None:
@@ -36,7 +49,7 @@ async def end_open_deploy(session: AsyncSession, ticket: Ticket, why: str) -> st
     )
     cancelled = await session.execute(
         update(Delivery)
-        .where(Delivery.kind == KIND, Delivery.subject_ref == task_id, waiting)
+        .where(of_task(task_id), waiting)
         .values(
             status=DeliveryStatus.SKIPPED.value,
             last_error=f"cancelled: {why}"[:2000],
@@ -48,12 +61,7 @@ async def end_open_deploy(session: AsyncSession, ticket: Ticket, why: str) -> st
     )
     if cancelled.rowcount:  # type: ignore[attr-defined]
         return task_id
-    status = (
-        await session.execute(
-            select(Delivery.status).where(Delivery.kind == KIND, Delivery.subject_ref == task_id)
-        )
-    ).scalar_one_or_none()
-    if status == DeliveryStatus.IN_FLIGHT.value:
+    if await task_status(session, task_id) == DeliveryStatus.IN_FLIGHT.value:
         raise Conflict(
             f"ticket's deploy task {task_id} is running on a worker now; wait for its "
             f"outcome (GET /api/v1/deploy/status/{task_id})"
@@ -63,14 +71,5 @@ async def end_open_deploy(session: AsyncSession, ticket: Ticket, why: str) -> st
 
 async def open_deploy(session: AsyncSession, ticket: Ticket) -> str | None:
     """The id of the ticket's deploy task while it is queued, waiting or running."""
-    if ticket.deploy_task_id is None:
-        return None
-    status = (
-        await session.execute(
-            select(Delivery.status).where(
-                Delivery.kind == KIND, Delivery.subject_ref == ticket.deploy_task_id
-            )
-        )
-    ).scalar_one_or_none()
-    open_ = (DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value)
-    return ticket.deploy_task_id if status in open_ else None
+    status = await task_status(session, ticket.deploy_task_id)
+    return ticket.deploy_task_id if status in OPEN else None

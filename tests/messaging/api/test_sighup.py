@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.conftest import TEST_KEY
 from tests.delivery.test_processes import free_port
@@ -66,7 +65,6 @@ def _until_changed(url: str, old: str) -> str:
     return version
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is a POSIX signal")
 def test_sighup_reloads_the_rules_and_a_broken_file_keeps_the_last_good_ones(
     tmp_path: Path,
 ) -> None:
